@@ -78,17 +78,20 @@ void log_msg(log_level level, const char *fmt, ...) {
         size_t w = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(when + w, sizeof when - w, ".%09ldZ", ts.tv_nsec);
 
+        /* Escaping can grow msg sixfold; stop it early enough that the closing fields and "\n" always fit. */
+        size_t tail = 128 + (line_prefix ? strlen(line_prefix) : 0);
+        size_t msg_room = tail < sizeof line / 2 ? sizeof line - tail : sizeof line / 2;
         size_t off;
         if (json_lines) {
                 off = (size_t) snprintf(line, sizeof line, "{\"level\":\"%s\",\"msg\":\"", level_names[level]);
-                off = json_escape(line, sizeof line, off, msg);
+                off = json_escape(line, msg_room, off, msg);
                 off += (size_t) snprintf(line + off, sizeof line - off, "\",\"time\":\"%s\"", when);
                 if (line_prefix)
                         off += (size_t) snprintf(line + off, sizeof line - off, ",%s", line_prefix);
                 off += (size_t) snprintf(line + off, sizeof line - off, "}\n");
         } else {
                 off = (size_t) snprintf(line, sizeof line, "time=\"%s\" level=%s msg=\"", when, level_names[level]);
-                off = json_escape(line, sizeof line, off, msg);
+                off = json_escape(line, msg_room, off, msg);
                 off += (size_t) snprintf(line + off, sizeof line - off, "\"%s%s\n", line_prefix ? " " : "",
                                          line_prefix ? line_prefix : "");
         }
