@@ -1,0 +1,218 @@
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <linux/magic.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "shim/oci.h"
+
+static bool binary_in_path(const char *name) {
+        if (strchr(name, '/'))
+                return access(name, X_OK) == 0;
+        const char *path = getenv("PATH");
+        if (!path)
+                path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *save = NULL;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *full = xasprintf("%s/%s", dir, name);
+                if (access(full, X_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* True when a cgroup2 hierarchy is mounted beside v1 ones and still has controllers: crun 1.8 then fails with
+ * "cgroups in hybrid mode not supported, drop all controllers from cgroupv2". */
+static bool hybrid_with_v2_controllers(void) {
+        struct statfs root, unified;
+        if (statfs("/sys/fs/cgroup", &root) < 0 || root.f_type == CGROUP2_SUPER_MAGIC)
+                return false;
+        if (statfs("/sys/fs/cgroup/unified", &unified) < 0 || unified.f_type != CGROUP2_SUPER_MAGIC)
+                return false;
+        _cleanup_free_ char *controllers = NULL;
+        size_t len = 0;
+        if (read_file("/sys/fs/cgroup/unified/cgroup.controllers", &controllers, &len, 4096, NULL) < 0)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (controllers[i] != ' ' && controllers[i] != '\n')
+                        return true;
+        return false;
+}
+
+const char *oci_default_binary(oci_choice *ret_choice, const char **ret_reason) {
+        if (!binary_in_path("crun")) {
+                *ret_choice = OCI_CHOICE_RUNC;
+                *ret_reason = "crun is not installed";
+                return "runc";
+        }
+        if (hybrid_with_v2_controllers()) {
+                *ret_choice = OCI_CHOICE_RUNC;
+                *ret_reason = "crun cannot create containers on this hybrid cgroup layout (cgroup2 still holds controllers)";
+                return "runc";
+        }
+        *ret_choice = OCI_CHOICE_CRUN;
+        *ret_reason = "crun works on this host";
+        return "crun";
+}
+
+char *oci_default_root(const char *binary) {
+        const char *base = strrchr(binary, '/');
+        base = base ? base + 1 : binary;
+        if (strcmp(base, "runc") == 0 || base[0] == '\0')
+                return xstrdup("/run/containerd/runc");
+        return xasprintf("/run/containerd/%s", base);
+}
+
+void oci_runtime_done(oci_runtime *rt) {
+        free(rt->binary);
+        free(rt->root);
+        free(rt->log_path);
+        free(rt->criu_path);
+        *rt = (oci_runtime) { 0 };
+}
+
+/* The message of the last "level":"error" line in log.json (runc and crun both log JSON lines there). */
+static char *last_log_error(const char *log_path) {
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        if (!log_path || read_file(log_path, &data, &len, 4u << 20, NULL) < 0)
+                return NULL;
+        char *found = NULL;
+        char *save = NULL;
+        for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                json_t *j = json_loads(line, 0, NULL);
+                if (!j)
+                        continue;
+                const char *level = json_string_value(json_object_get(j, "level"));
+                const char *msg = json_string_value(json_object_get(j, "msg"));
+                if (level && msg && strcmp(level, "error") == 0) {
+                        free(found);
+                        found = xstrdup(msg);
+                }
+                json_decref(j);
+        }
+        return found;
+}
+
+static _noreturn_ void exec_child(const oci_runtime *rt, const char *const *argv, int stdio[3]) {
+        /* Die with the shim rather than outlive it half-way through a create. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        int devnull = open("/dev/null", O_RDWR);
+        for (int i = 0; i < 3; i++) {
+                int fd = stdio[i] >= 0 ? stdio[i] : devnull;
+                if (fd == i) {
+                        /* Already in place: just make sure it survives exec. */
+                        fcntl(fd, F_SETFD, 0);
+                } else if (dup2(fd, i) < 0)
+                        _exit(127);
+        }
+        unsetenv("NOTIFY_SOCKET");
+
+        const char *args[64];
+        size_t n = 0;
+        args[n++] = rt->binary;
+        args[n++] = "--root";
+        args[n++] = rt->root;
+        if (rt->log_path) {
+                args[n++] = "--log";
+                args[n++] = rt->log_path;
+                args[n++] = "--log-format";
+                args[n++] = "json";
+        }
+        if (rt->systemd_cgroup)
+                args[n++] = "--systemd-cgroup";
+        for (size_t i = 0; argv[i] && n < ELEMENTSOF(args) - 1; i++)
+                args[n++] = argv[i];
+        args[n] = NULL;
+        execvp(rt->binary, (char *const *) args);
+        dprintf(STDERR_FILENO, "exec %s: %s\n", rt->binary, strerror(errno));
+        _exit(127);
+}
+
+int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts *opts, char **ret_output, berr **err) {
+        int stdio[3] = { opts->stdio[0], opts->stdio[1], opts->stdio[2] };
+        int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 };
+        if (opts->stdin_data && pipe2(in_pipe, O_CLOEXEC) < 0)
+                return berr_errno(err, errno, "pipe");
+        if (opts->capture_stdout && pipe2(out_pipe, O_CLOEXEC) < 0) {
+                safe_close(in_pipe[0]);
+                safe_close(in_pipe[1]);
+                return berr_errno(err, errno, "pipe");
+        }
+        if (opts->stdin_data)
+                stdio[0] = in_pipe[0];
+        if (opts->capture_stdout)
+                stdio[1] = out_pipe[1];
+
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                safe_close(in_pipe[0]);
+                safe_close(in_pipe[1]);
+                safe_close(out_pipe[0]);
+                safe_close(out_pipe[1]);
+                return berr_errno(err, e, "fork %s", rt->binary);
+        }
+        if (pid == 0)
+                exec_child(rt, argv, stdio);
+
+        safe_close(in_pipe[0]);
+        safe_close(out_pipe[1]);
+        if (opts->stdin_data) {
+                /* Small payloads (a process spec, resources JSON): well under the pipe buffer or read promptly. */
+                (void) write_all(in_pipe[1], opts->stdin_data, opts->stdin_len);
+                safe_close(in_pipe[1]);
+        }
+        char *output = NULL;
+        size_t out_len = 0, out_cap = 0;
+        if (opts->capture_stdout) {
+                for (;;) {
+                        if (out_cap - out_len < 4096) {
+                                out_cap = out_cap ? out_cap * 2 : 8192;
+                                output = xrealloc(output, out_cap);
+                        }
+                        ssize_t r = read(out_pipe[0], output + out_len, out_cap - out_len - 1);
+                        if (r < 0 && errno == EINTR)
+                                continue;
+                        if (r <= 0)
+                                break;
+                        out_len += (size_t) r;
+                }
+                safe_close(out_pipe[0]);
+                output[out_len] = '\0';
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0) {
+                if (errno != EINTR) {
+                        free(output);
+                        return berr_errno(err, errno, "waitpid %s", rt->binary);
+                }
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                if (ret_output)
+                        *ret_output = output;
+                else
+                        free(output);
+                return 0;
+        }
+        free(output);
+        _cleanup_free_ char *msg = last_log_error(rt->log_path);
+        if (msg)
+                return berr_set(err, BERR_UNKNOWN, 0, "OCI runtime %s failed: %s", opts->op, msg);
+        if (WIFEXITED(status))
+                return berr_set(err, BERR_UNKNOWN, 0, "OCI runtime %s failed: %s exited with status %d", opts->op,
+                                rt->binary, WEXITSTATUS(status));
+        return berr_set(err, BERR_UNKNOWN, 0, "OCI runtime %s failed: %s killed by signal %d", opts->op, rt->binary,
+                        WTERMSIG(status));
+}
