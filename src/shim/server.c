@@ -7,10 +7,22 @@
 #include <sys/wait.h>
 
 #include "basic/log.h"
+#include "shim/memory.h"
 #include "shim/task.h"
 
 #define SHUTDOWN_FLUSH_USEC (3 * 1000 * 1000)
 #define SHUTDOWN_POLL_USEC (20 * 1000)
+#define TRIM_INTERVAL_USEC (2 * 1000 * 1000)
+
+static void on_sigpipe(int signo) {
+        (void) signo;
+}
+
+static int on_trim_timer(ev_source *src, void *userdata) {
+        memory_trim();
+        ev_timer_set(src, TRIM_INTERVAL_USEC);
+        return 0;
+}
 
 static void on_reaped(ev_loop *loop, pid_t pid, int status, void *userdata) {
         server_handle_exit(userdata, pid, status);
@@ -64,7 +76,10 @@ int shim_server_run(const char *ns, const char *id, const char *socket_path, int
         _cleanup_free_ char *prefix = xasprintf("runtime=io.containerd.berth.v2 namespace=%s id=%s pid=%d", ns, id,
                                                  (int) getpid());
         log_set_prefix(prefix);
-        signal(SIGPIPE, SIG_IGN);
+        /* SIGPIPE gets a no-op handler rather than SIG_IGN: an ignored disposition would be inherited through exec by
+         * the OCI runtime and the container (a handler is reset by exec). Writes then fail with EPIPE instead. */
+        struct sigaction sa = { .sa_handler = on_sigpipe };
+        sigaction(SIGPIPE, &sa, NULL);
 
         shim_server s = { .ns = xstrdup(ns), .id = xstrdup(id) };
         s.socket_path = socket_path ? xstrdup(socket_path) : NULL;
@@ -90,6 +105,9 @@ int shim_server_run(const char *ns, const char *id, const char *socket_path, int
                 return 1;
         }
         log_debug("serving on %s", socket_path ? socket_path : "fd 3");
+        memory_trim();
+        if (ev_add_timer(s.loop, NULL, TRIM_INTERVAL_USEC, on_trim_timer, NULL) < 0)
+                log_debug("no idle memory trim timer");
         r = ev_loop_run(s.loop);
 
         if (s.socket_path)

@@ -166,6 +166,13 @@ static pid_t spawn_server(const shim_args *a, const char *socket_path, int liste
         setenv("BERTH_SHIM_SOCKET", socket_path, 1);
         const char *argv[] = { "containerd-shim-berth-v2", "-namespace", a->ns, "-id", a->id, "-address",
                                a->address, a->debug ? "-debug" : NULL, NULL };
+        /* Exec our own file by its real path, so the server shows up as containerd-shim-berth-v2 (not "exe"). */
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                execv(self, (char *const *) argv);
+        }
         execv("/proc/self/exe", (char *const *) argv);
         _exit(127);
 }
