@@ -49,6 +49,8 @@ CLI_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/cli/*.c)))
 GRPC_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/grpc/*.c)))
 
 TEST_SRC := $(sort $(wildcard tests/unit/test-*.c))
+# Small programs the integration tests drive (e.g. shim-call: one Task method on a shim socket).
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(sort $(wildcard tests/tools/*.c)))
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 LIBCORE := $(BUILD)/libberth-core.a
@@ -60,7 +62,7 @@ CLI := $(BUILD)/berth
 
 .SECONDARY:
 .PHONY: all clean test test-unit test-integration asan fuzz bench
-all: $(SHIM) $(LIBBERTH) $(if $(BERTHD_O),$(BERTHD)) $(if $(CLI_O),$(CLI)) $(TEST_BIN)
+all: $(SHIM) $(LIBBERTH) $(if $(BERTHD_O),$(BERTHD)) $(if $(CLI_O),$(CLI)) $(TEST_BIN) $(TOOL_BIN)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
@@ -118,6 +120,14 @@ TEST_LIBS := $(SHIM_LIB) $(LIBDAEMON) $(if $(CLIENT_O),$(LIBBERTH)) $(LIBCORE)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_LIBS) $(DAEMON_LIBS)
+
+$(BUILD)/obj/tools/%.o: tests/tools/%.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tools/%: $(BUILD)/obj/tools/%.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCORE) $(PKG_LIBS)
 
 test: all
 	@bash tests/run-all.sh

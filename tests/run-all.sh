@@ -61,7 +61,8 @@ for suite in $SUITES; do
                         [ -f "$f" ] || continue
                         name=$(basename "$f" .bats)
                         echo "== integration/$name"
-                        bats --tap "$f" 2>&1 | tee "$logdir/integration-$name.tap" | count_tap "integration/$name"
+                        # Not a pipeline into count_tap: its counters must survive (no subshell).
+                        count_tap "integration/$name" < <(bats --tap "$f" 2>&1 | tee "$logdir/integration-$name.tap")
                 done
                 ;;
         esac

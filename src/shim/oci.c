@@ -216,3 +216,46 @@ int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts 
         return berr_set(err, BERR_UNKNOWN, 0, "OCI runtime %s failed: %s killed by signal %d", opts->op, rt->binary,
                         WTERMSIG(status));
 }
+
+char *oci_criu_unusable_reason(const char *criu_path) {
+        const char *criu = criu_path && criu_path[0] ? criu_path : "criu";
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) < 0)
+                return NULL;
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(out[0]);
+                close(out[1]);
+                return NULL;
+        }
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int devnull = open("/dev/null", O_RDONLY);
+                dup2(devnull, 0);
+                dup2(out[1], 1);
+                dup2(out[1], 2);
+                execlp(criu, criu, "check", (char *) NULL);
+                dprintf(1, "Error: cannot run %s: %s\n", criu, strerror(errno));
+                _exit(127);
+        }
+        close(out[1]);
+        char buf[4096];
+        size_t len = 0;
+        ssize_t r;
+        while (len < sizeof buf - 1 && ((r = read(out[0], buf + len, sizeof buf - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+                if (r > 0)
+                        len += (size_t) r;
+        close(out[0]);
+        buf[len] = '\0';
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return NULL;
+        /* The first "Error" line says why (here: criu cannot parse this kernel's vdso). */
+        char *line = strstr(buf, "Error");
+        if (!line)
+                line = buf;
+        line[strcspn(line, "\n")] = '\0';
+        return xstrdup(line[0] ? line : "criu check failed");
+}

@@ -48,3 +48,7 @@ typedef struct oci_exec_opts {
  * "OCI runtime <op> failed: <last error line of log.json, or the exit status>" with category Unknown, like the runc shim.
  * *ret_output (may be NULL) gets the captured stdout, NUL-terminated. */
 int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts *opts, char **ret_output, berr **err);
+
+/* Runs `criu check`; NULL when criu works here, else the reason it does not (its first error line). Checkpoint
+ * failures carry it so the user learns checkpointing is unavailable on this host rather than a bare dump error. */
+char *oci_criu_unusable_reason(const char *criu_path);

@@ -897,6 +897,12 @@ static void handle_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t l
                 oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "checkpoint" };
                 oci_run(&c->rt, argv, &o, NULL, &err);
         }
+        if (err && err->code == BERR_UNKNOWN) {
+                _cleanup_free_ char *why = oci_criu_unusable_reason(c->rt.criu_path);
+                if (why)
+                        berr_set(&err, BERR_FAILED_PRECONDITION, 0,
+                                 "checkpoint is not available on this host: criu check fails (%s)", why);
+        }
         if (err) {
                 log_warn("checkpoint %s: %s", c->id, err->msg);
                 reply_err(call, err);
