@@ -129,6 +129,11 @@ $(BUILD)/tools/%: $(BUILD)/obj/tools/%.o $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCORE) $(PKG_LIBS)
 
+# Tools that speak gRPC (tests/tools/grpc-*.c) link the client library instead (nghttp2 and friends).
+$(BUILD)/tools/grpc-%: $(BUILD)/obj/tools/grpc-%.o $(LIBBERTH)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBBERTH) $(DAEMON_LIBS)
+
 test: all
 	@bash tests/run-all.sh
 
@@ -166,3 +171,56 @@ $(FUZZ_BUILD)/fuzz-ttrpc: fuzz/fuzz-ttrpc.c $(FUZZ_SRC) $(wildcard src/basic/*.h
 .PHONY: fuzz-regress
 fuzz-regress: $(FUZZ_BUILD)/fuzz-ttrpc
 	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-ttrpc -runs=2000 -seed=1 $$d fuzz/corpus/ttrpc; r=$$?; rm -rf "$$d"; exit $$r
+
+# gRPC message-prefix decoder and header codings (src/grpc/message.c, metadata.c); added by helper g1.
+fuzz: $(FUZZ_BUILD)/fuzz-grpc-message
+
+$(FUZZ_BUILD)/fuzz-grpc-message: fuzz/fuzz-grpc-message.c src/grpc/message.c src/grpc/metadata.c \
+                                 $(wildcard src/basic/*.c src/basic/*.h src/grpc/*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-grpc-message.c src/grpc/message.c src/grpc/metadata.c \
+	        $(sort $(wildcard src/basic/*.c)) $(shell pkg-config --libs libprotobuf-c)
+
+.PHONY: fuzz-regress-grpc-message
+fuzz-regress: fuzz-regress-grpc-message
+fuzz-regress-grpc-message: $(FUZZ_BUILD)/fuzz-grpc-message
+	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-grpc-message -runs=5000 -seed=1 $$d fuzz/corpus/grpc-message; r=$$?; \
+	        rm -rf "$$d"; exit $$r
+
+# fuzz-tar (helper g3): arbitrary bytes applied as a layer into a temp root (src/images/apply*); nothing may escape.
+FUZZ_TAR_SRC := $(sort $(wildcard src/basic/*.c src/images/apply*.c src/images/digest*.c))
+fuzz: $(FUZZ_BUILD)/fuzz-tar
+
+$(FUZZ_BUILD)/fuzz-tar: fuzz/fuzz-tar.c $(FUZZ_TAR_SRC) $(wildcard src/basic/*.h src/images/*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-tar.c $(FUZZ_TAR_SRC) $(shell pkg-config --libs libarchive libcrypto zlib libzstd) -lpthread
+
+# fuzz-filters (helper g2): containerd's filter grammar (src/metadata/filters.c, labels.c).
+FUZZ_FILTERS_SRC := $(sort $(wildcard src/basic/*.c)) src/metadata/filters.c src/metadata/labels.c
+fuzz: $(FUZZ_BUILD)/fuzz-filters
+
+$(FUZZ_BUILD)/fuzz-filters: fuzz/fuzz-filters.c $(FUZZ_FILTERS_SRC) $(wildcard src/basic/*.h src/metadata/*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-filters.c $(FUZZ_FILTERS_SRC) -lpthread
+
+.PHONY: fuzz-regress-filters
+fuzz-regress: fuzz-regress-filters
+fuzz-regress-filters: $(FUZZ_BUILD)/fuzz-filters
+	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-filters -runs=20000 -seed=1 $$d fuzz/corpus/filters; r=$$?; \
+	        rm -rf "$$d"; exit $$r
+
+# fuzz-reference, fuzz-manifest (helper g4): image references + platform specifiers; indexes, manifests and
+# image configs (src/images/reference.c, mediatype.c, platform.c, manifest*.c).
+FUZZ_IMAGES_SRC := $(sort $(wildcard src/basic/*.c src/images/manifest*.c)) src/images/reference.c \
+        src/images/mediatype.c src/images/platform.c
+fuzz: $(FUZZ_BUILD)/fuzz-reference $(FUZZ_BUILD)/fuzz-manifest
+
+$(FUZZ_BUILD)/fuzz-reference $(FUZZ_BUILD)/fuzz-manifest: $(FUZZ_BUILD)/fuzz-%: fuzz/fuzz-%.c $(FUZZ_IMAGES_SRC) \
+                                                         $(wildcard src/basic/*.h src/images/*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_IMAGES_SRC) $(shell pkg-config --libs jansson) -lpthread
+
+.PHONY: fuzz-regress-reference fuzz-regress-manifest
+fuzz-regress: fuzz-regress-reference fuzz-regress-manifest
+fuzz-regress-reference fuzz-regress-manifest: fuzz-regress-%: $(FUZZ_BUILD)/fuzz-%
+	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-$* -runs=20000 -seed=1 $$d fuzz/corpus/$*; r=$$?; rm -rf "$$d"; exit $$r

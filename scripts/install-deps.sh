@@ -9,6 +9,10 @@ set -euo pipefail
 PACKAGES=(
         # build
         build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libjansson-dev
+        # berthd and the CLI (never linked into the shim): metadata, gRPC/HTTP2, registry, layers, digests
+        libsqlite3-dev libnghttp2-dev libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
+        # registry for pull tests (htpasswd for its basic auth), CNI plugins for networking
+        docker-registry apache2-utils containernetworking-plugins
         # fuzzing (libFuzzer runtime for clang 14)
         clang libclang-rt-14-dev
         # OCI runtimes and the reference containerd (compatibility tests, benchmarks)

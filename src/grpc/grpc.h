@@ -6,7 +6,9 @@
  *
  * Server model (one event loop, basic/event.h): a method has up to four callbacks. Every request message arrives
  * through on_message; on_half_close when the client ended its side; on_cancel when the client reset the stream, the
- * deadline passed or the connection died (after on_cancel the call must not be used). The handler answers with any
+ * deadline passed or the connection died (after on_cancel returns the call must not be used, unless the handler holds
+ * a grpc_call_ref; a method without on_cancel keeps its call until its grpc_call_finish, which is then a harmless
+ * no-op). Handlers run on the loop thread and use calls only there. The handler answers with any
  * number of grpc_call_send() and exactly one grpc_call_finish(). Unary, server-streaming, client-streaming and
  * bidirectional calls all use this one model; for unary methods the library enforces exactly one request message. */
 #pragma once
@@ -70,6 +72,17 @@ const char *grpc_call_path(const grpc_call *call);
 /* Per-call state for handlers of streaming methods. */
 void grpc_call_set_state(grpc_call *call, void *state);
 void *grpc_call_get_state(const grpc_call *call);
+/* For handlers that may still touch a call after on_cancel (work finishing on another path): while a reference is
+ * held the call stays valid; send/finish after a cancellation are harmless no-ops. A handler whose method has no
+ * on_cancel keeps the call until its grpc_call_finish anyway. */
+grpc_call *grpc_call_ref(grpc_call *call);
+void grpc_call_unref(grpc_call *call);
+/* True once the client reset the stream, the deadline passed or the connection died. */
+bool grpc_call_is_cancelled(const grpc_call *call);
+
+size_t grpc_server_connection_count(const grpc_server *srv);
+/* Registers grpc.health.v1.Health (Check, Watch) answering SERVING for every service name. */
+int grpc_health_register(grpc_server *srv, berr **err);
 
 /* ---- client (synchronous; for the CLI and libberth) ---- */
 typedef struct grpc_client grpc_client;

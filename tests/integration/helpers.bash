@@ -168,3 +168,6 @@ proc_alive() { _ctrd_alive "$1"; }
 mounts_under() {
         awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo
 }
+
+parent_of() { awk '{ print $4 }' "/proc/$1/stat"; }
+gone() { ! proc_alive "$1"; }

@@ -10,8 +10,6 @@ teardown_file() { suite_teardown; }
 setup() { : >"$SUITE_DIR/test-ids"; }
 teardown() { test_cleanup; }
 
-parent_of() { awk '{ print $4 }' "/proc/$1/stat"; }
-gone() { ! proc_alive "$1"; }
 task_has_procs() { [ "$(c "$1" task ps "$2" | awk 'NR > 1' | wc -l)" -ge "$3" ]; }
 task_gone_or_stopped() { [ -z "$(task_state "$1" "$2")" ] || task_status_is "$1" "$2" STOPPED; }
 

@@ -1,0 +1,208 @@
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "basic/event.h"
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "berthd/daemon.h"
+#include "berthd/dirs.h"
+#include "grpc/grpc.h"
+#include "metadata/db.h"
+#include "services/berth-version.h"
+#include "services/services.h"
+
+struct berthd {
+        berthd_config *cfg;
+        ev_loop *loop;
+        grpc_server *server;
+        service_context services;
+        char *uuid;
+        meta_db *db; /* the event loop thread's connection */
+        int root_lock;
+        int state_lock;
+        ev_source *signals[3];
+        bool listening;
+        dev_t socket_dev; /* identifies our socket file, so we never remove a successor's */
+        ino_t socket_ino;
+};
+
+static int on_stop_signal(ev_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        berthd *d = userdata;
+        log_info("received SIG%s, shutting down", sigabbrev_np((int) si->ssi_signo));
+        ev_loop_exit(d->loop, 0);
+        return 0;
+}
+
+static void log_reloaded(const berthd *d) {
+        log_info("reloaded %s: log level applied; other settings take effect at restart", d->cfg->config_file);
+}
+
+/* SIGHUP re-reads the config file for the log level; everything else needs a restart. */
+static int on_reload_signal(ev_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        berthd *d = userdata;
+        if (!d->cfg->config_file) {
+                log_info("received SIGHUP without a config file: nothing to reload");
+                return 0;
+        }
+        berthd_config fresh;
+        berthd_config_init(&fresh);
+        _cleanup_berr_ berr *e = NULL;
+        if (berthd_config_load(&fresh, d->cfg->config_file, &e) < 0)
+                log_error("reload failed, keeping the current settings: %s", e->msg);
+        else {
+                /* Said at whichever of the old and new levels shows info lines. */
+                bool info_before = log_get_level() >= LOG_LVL_INFO;
+                if (info_before)
+                        log_reloaded(d);
+                d->cfg->log_level = fresh.log_level;
+                log_set_level(fresh.log_level);
+                if (!info_before)
+                        log_reloaded(d);
+        }
+        berthd_config_done(&fresh);
+        return 0;
+}
+
+static int add_signals(berthd *d, berr **err) {
+        static const int signos[] = { SIGTERM, SIGINT, SIGHUP };
+        for (size_t i = 0; i < ELEMENTSOF(signos); i++) {
+                int r = ev_add_signal(d->loop, &d->signals[i], signos[i],
+                                      signos[i] == SIGHUP ? on_reload_signal : on_stop_signal, d);
+                if (r < 0)
+                        return berr_errno(err, -r, "cannot watch signal %d", signos[i]);
+        }
+        return 0;
+}
+
+/* The metadata database: <root>/metadata/meta.db (SQLite, WAL files beside it). */
+static int open_metadata(berthd *d, berr **err) {
+        _cleanup_free_ char *dir = xasprintf("%s/metadata", d->cfg->root);
+        if (berthd_make_dir(dir, 0700, err) < 0)
+                return -1;
+        _cleanup_free_ char *path = xasprintf("%s/meta.db", dir);
+        if (meta_db_open(path, &d->db, err) < 0)
+                return berr_wrap(err, "metadata %s", path);
+        service_plugin *p = service_plugin_add(&d->services, "io.containerd.metadata.v1", "sqlite");
+        service_plugin_require(p, "io.containerd.content.v1");
+        service_plugin_require(p, "io.containerd.snapshotter.v1");
+        service_plugin_export(p, "path", path);
+        d->services.db = d->db;
+        return 0;
+}
+
+/* The content store and snapshotters introspection shows. */
+static void add_store_plugins(berthd *d) {
+        service_context *ctx = &d->services;
+        service_plugin *p = service_plugin_add(ctx, "io.containerd.content.v1", "content");
+        _cleanup_free_ char *content_root = xasprintf("%s/content", d->cfg->root);
+        service_plugin_export(p, "root", content_root);
+
+        static const char *const snapshotters[] = { "native", "overlayfs" };
+        for (size_t i = 0; i < ELEMENTSOF(snapshotters); i++) {
+                p = service_plugin_add(ctx, "io.containerd.snapshotter.v1", snapshotters[i]);
+                service_plugin_platform_host(p);
+                _cleanup_free_ char *root = xasprintf("%s/snapshots/%s", d->cfg->root, snapshotters[i]);
+                service_plugin_export(p, "root", root);
+        }
+}
+
+static int start_listening(berthd *d, berr **err) {
+        const char *address = d->cfg->address;
+        _cleanup_free_ char *parent = xstrdup(address);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+                *slash = '\0';
+                if (berthd_make_dir(parent, 0711, err) < 0)
+                        return -1;
+        }
+        if (berthd_check_address_free(address, err) < 0 || grpc_server_listen_unix(d->server, address, err) < 0)
+                return -1;
+        struct stat st;
+        if (stat(address, &st) == 0) {
+                d->socket_dev = st.st_dev;
+                d->socket_ino = st.st_ino;
+        }
+        d->listening = true;
+        return 0;
+}
+
+int berthd_new(berthd_config *cfg, berthd **ret, berr **err) {
+        berthd *d = xcalloc(1, sizeof *d);
+        d->cfg = cfg;
+        d->root_lock = d->state_lock = -1;
+
+        if (berthd_make_dir(cfg->root, 0711, err) < 0 || berthd_make_dir(cfg->state, 0700, err) < 0)
+                goto fail;
+        if ((d->root_lock = berthd_lock_dir(cfg->root, "root", err)) < 0 ||
+            (d->state_lock = berthd_lock_dir(cfg->state, "state", err)) < 0)
+                goto fail;
+        if (berthd_load_uuid(cfg->root, &d->uuid, err) < 0)
+                goto fail;
+
+        int r = ev_loop_new(&d->loop);
+        if (r < 0) {
+                berr_errno(err, -r, "cannot create the event loop");
+                goto fail;
+        }
+        if (add_signals(d, err) < 0 || grpc_server_new(d->loop, &d->server, err) < 0)
+                goto fail;
+
+        d->services = (service_context) {
+                .loop = d->loop,
+                .server = d->server,
+                .root = cfg->root,
+                .state = cfg->state,
+                .address = cfg->address,
+                .uuid = d->uuid,
+                .default_snapshotter = cfg->snapshotter,
+        };
+        add_store_plugins(d);
+        if (open_metadata(d, err) < 0)
+                goto fail;
+        if (services_register_all(&d->services, err) < 0 || start_listening(d, err) < 0)
+                goto fail;
+        *ret = d;
+        return 0;
+fail:
+        berthd_free(d);
+        return -1;
+}
+
+int berthd_run(berthd *d) {
+        log_info("berthd %s (containerd API %s) serving on %s, root %s, state %s, pid %ld", BERTH_VERSION,
+                 BERTH_CONTAINERD_API_VERSION, d->cfg->address, d->cfg->root, d->cfg->state, (long) getpid());
+        int r = ev_loop_run(d->loop);
+        if (r < 0) {
+                log_error("event loop failed: %s", strerror(-r));
+                return 1;
+        }
+        return r;
+}
+
+/* Removes the socket only while it is still the file we bound. */
+static void remove_socket(berthd *d) {
+        struct stat st;
+        if (!d->listening || stat(d->cfg->address, &st) < 0)
+                return;
+        if (st.st_dev == d->socket_dev && st.st_ino == d->socket_ino && unlink(d->cfg->address) < 0)
+                log_warn("cannot remove %s: %m", d->cfg->address);
+}
+
+berthd *berthd_free(berthd *d) {
+        if (!d)
+                return NULL;
+        /* Closing the server closes the listener and every connection; calls still running are cancelled. */
+        d->server = grpc_server_free(d->server);
+        remove_socket(d);
+        service_context_done(&d->services);
+        meta_db_close(d->db);
+        for (size_t i = 0; i < ELEMENTSOF(d->signals); i++)
+                ev_source_free(d->signals[i]);
+        d->loop = ev_loop_free(d->loop);
+        free(d->uuid);
+        safe_close(d->state_lock);
+        safe_close(d->root_lock);
+        free(d);
+        return NULL;
+}

@@ -1,0 +1,64 @@
+/* berthd's gRPC services: one file per service, all sharing one context (the daemon's paths, identity, stores)
+ * and registering their method tables on the daemon's gRPC server. Every registered service also appears in
+ * introspection as an io.containerd.grpc.v1 plugin, next to the stores the daemon opened (content, snapshotters,
+ * metadata), so `ctr plugins ls` shows what this daemon really serves. */
+#pragma once
+
+#include <stddef.h>
+
+#include "basic/error.h"
+#include "basic/event.h"
+#include "grpc/grpc.h"
+#include "metadata/db.h"
+
+typedef struct service_plugin {
+        char *type; /* "io.containerd.snapshotter.v1" */
+        char *id;   /* "overlayfs" */
+        char **requires;
+        char **platforms; /* "os/arch[/variant]" */
+        char **exports;   /* alternating key, value */
+        char **capabilities;
+        berr *init_err; /* set when the plugin failed to initialise; NULL otherwise */
+} service_plugin;
+
+typedef struct service_context {
+        ev_loop *loop;
+        grpc_server *server;
+        const char *root;
+        const char *state;
+        const char *address;
+        const char *uuid;
+        const char *default_snapshotter;
+        meta_db *db; /* the event loop thread's metadata connection; NULL when metadata is not available */
+
+        service_plugin **plugins;
+        size_t n_plugins;
+} service_context;
+
+/* Frees the plugin list (nothing else in the context is owned). */
+void service_context_done(service_context *ctx);
+
+/* Plugins as introspection lists them, in registration order. The returned plugin stays owned by ctx. */
+service_plugin *service_plugin_add(service_context *ctx, const char *type, const char *id);
+void service_plugin_require(service_plugin *p, const char *type);
+/* The host platform (linux/<arch>[/<variant>]). */
+void service_plugin_platform_host(service_plugin *p);
+void service_plugin_export(service_plugin *p, const char *key, const char *value);
+void service_plugin_capability(service_plugin *p, const char *capability);
+/* Marks the plugin as failed to initialise (copied). */
+void service_plugin_fail(service_plugin *p, const berr *e);
+
+/* Registers methods on ctx->server (userdata = ctx) and lists them as plugin io.containerd.grpc.v1/<id>, returned
+ * in *ret_plugin (may be NULL) for the caller to add what it requires. */
+int service_register(service_context *ctx, const char *id, const grpc_method *methods, size_t n,
+                     service_plugin **ret_plugin, berr **err);
+
+int version_service_register(service_context *ctx, berr **err);
+int introspection_service_register(service_context *ctx, berr **err);
+/* Needs ctx->db. */
+int namespaces_service_register(service_context *ctx, berr **err);
+/* grpc.health.v1.Health, listed as containerd's io.containerd.grpc.v1/healthcheck. */
+int health_service_register(service_context *ctx, berr **err);
+
+/* Every service this build has that the context can support (those needing ctx->db are skipped without it). */
+int services_register_all(service_context *ctx, berr **err);
