@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every suite and prints one closing line: "N passed, N failed, N skipped".
-#   SUITES  space-separated subset of: unit asan integration   (default: all)
+#   SUITES  space-separated subset of: unit asan fuzz integration asan-integration   (default: all)
+#     fuzz              every libFuzzer target replays its seed corpus plus a short deterministic mutation run
+#     asan-integration  the shim suites again with the ASan+UBSan shim; any sanitizer report fails
 # Every suite speaks TAP; this script only counts. Logs of each suite go to build/test-logs/.
 set -u
 cd "$(dirname "$0")/.."
-SUITES=${SUITES:-"unit asan integration"}
+SUITES=${SUITES:-"unit asan fuzz integration asan-integration"}
 logdir=build/test-logs
 mkdir -p "$logdir"
 passed=0 failed=0 skipped=0
@@ -55,6 +57,52 @@ for suite in $SUITES; do
                         failed=$((failed + 1))
                         echo "FAIL [asan] sanitizer build failed (see $logdir/asan-build.log)" >>"$logdir/failures"
                 fi
+                ;;
+        fuzz)
+                if make -s fuzz >"$logdir/fuzz-build.log" 2>&1; then
+                        for f in build-fuzz/fuzz-*; do
+                                [ -x "$f" ] || continue
+                                name=${f##*/fuzz-}
+                                corpus=fuzz/corpus/$name
+                                scratch=$(mktemp -d)
+                                if "$f" -runs=3000 -seed=1 "$scratch" "$corpus" >"$logdir/fuzz-$name.log" 2>&1; then
+                                        count_tap fuzz <<<"ok - fuzz/$name replays its corpus and 3000 mutations cleanly"
+                                else
+                                        count_tap fuzz <<<"not ok - fuzz/$name (see $logdir/fuzz-$name.log)"
+                                fi
+                                rm -rf "$scratch"
+                        done
+                else
+                        failed=$((failed + 1))
+                        echo "FAIL [fuzz] fuzz build failed (see $logdir/fuzz-build.log)" >>"$logdir/failures"
+                fi
+                ;;
+        asan-integration)
+                # The shim as ASan+UBSan builds it (dynamically linked), under real containerd: reports go to files
+                # (the shim's stderr belongs to containerd's log), and a report of any kind fails the suite.
+                asan_dir=$(mktemp -d /tmp/berth-asan.XXXXXX)
+                if make -s SANITIZE=1 >"$logdir/asan-build.log" 2>&1; then
+                        for f in tests/integration/shim-*.bats; do
+                                name=$(basename "$f" .bats)
+                                echo "== asan-integration/$name (runc)"
+                                count_tap "asan-integration/$name" < <(BERTH_BUILD=$PWD/build-asan \
+                                        ASAN_OPTIONS=log_path=$asan_dir/report:detect_leaks=1 \
+                                        UBSAN_OPTIONS=log_path=$asan_dir/report:print_stacktrace=1 \
+                                        bats --tap -f "${ASAN_FILTER:-^(runc: |grouped|Update|file|binary|exec with|after|malformed)}" "$f" 2>&1 |
+                                        tee "$logdir/asan-integration-$name.tap")
+                        done
+                        if compgen -G "$asan_dir/report*" >/dev/null; then
+                                count_tap asan-integration \
+                                        <<<"not ok - asan-integration: sanitizer reports from the shim (see $logdir/asan-reports)"
+                                cat "$asan_dir"/report* >"$logdir/asan-reports"
+                        else
+                                count_tap asan-integration <<<"ok - asan-integration: no sanitizer report from any shim"
+                        fi
+                else
+                        failed=$((failed + 1))
+                        echo "FAIL [asan-integration] sanitizer build failed (see $logdir/asan-build.log)" >>"$logdir/failures"
+                fi
+                rm -rf "$asan_dir"
                 ;;
         integration)
                 for f in tests/integration/*.bats; do
