@@ -6,6 +6,8 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "berthd/daemon.h"
+#include "content/content.h"
+#include "snapshots/snapshots.h"
 #include "berthd/dirs.h"
 #include "grpc/grpc.h"
 #include "metadata/db.h"
@@ -91,20 +93,47 @@ static int open_metadata(berthd *d, berr **err) {
         return 0;
 }
 
-/* The content store and snapshotters introspection shows. */
-static void add_store_plugins(berthd *d) {
+/* The content store (<root>/content) and the snapshotters (<root>/snapshots/<name>): overlayfs where the kernel
+ * supports it under our root, native (copies) always. A snapshotter that cannot work shows as failed in introspection. */
+static int open_stores(berthd *d, berr **err) {
         service_context *ctx = &d->services;
         service_plugin *p = service_plugin_add(ctx, "io.containerd.content.v1", "content");
         _cleanup_free_ char *content_root = xasprintf("%s/content", d->cfg->root);
         service_plugin_export(p, "root", content_root);
+        if (content_store_open(content_root, &ctx->content, err) < 0)
+                return berr_wrap(err, "content store %s", content_root);
 
-        static const char *const snapshotters[] = { "native", "overlayfs" };
-        for (size_t i = 0; i < ELEMENTSOF(snapshotters); i++) {
-                p = service_plugin_add(ctx, "io.containerd.snapshotter.v1", snapshotters[i]);
+        static const char *const names[] = { "overlayfs", "native" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                p = service_plugin_add(ctx, "io.containerd.snapshotter.v1", names[i]);
                 service_plugin_platform_host(p);
-                _cleanup_free_ char *root = xasprintf("%s/snapshots/%s", d->cfg->root, snapshotters[i]);
+                _cleanup_free_ char *root = xasprintf("%s/snapshots/%s", d->cfg->root, names[i]);
                 service_plugin_export(p, "root", root);
+                berr *e = NULL;
+                snapshotter *sn = NULL;
+                if (berthd_make_dir(root, 0700, &e) < 0 ||
+                    (strcmp(names[i], "overlayfs") == 0 && overlay_supported(root, &e) < 0) ||
+                    snapshotter_open(names[i], root, &sn, &e) < 0) {
+                        log_warn("snapshotter %s unavailable: %s", names[i], e->msg);
+                        service_plugin_fail(p, e);
+                        berr_free(e);
+                        continue;
+                }
+                for (char *const *cap = snapshotter_capabilities(sn); cap && *cap; cap++)
+                        service_plugin_capability(p, *cap);
+                ctx->snapshotters[ctx->n_snapshotters++] = sn;
         }
+        if (!service_snapshotter(ctx, NULL)) {
+                /* The configured default cannot work here (no overlay support): fall back to native, and say so. */
+                if (ctx->default_snapshotter && strcmp(ctx->default_snapshotter, "overlayfs") == 0 &&
+                    service_snapshotter(ctx, "native")) {
+                        log_warn("overlayfs is not supported under %s; using the native snapshotter", d->cfg->root);
+                        ctx->default_snapshotter = "native";
+                } else
+                        return berr_set(err, BERR_FAILED_PRECONDITION, 0, "snapshotter %s is not available",
+                                        ctx->default_snapshotter ? ctx->default_snapshotter : "(none)");
+        }
+        return 0;
 }
 
 static int start_listening(berthd *d, berr **err) {
@@ -157,8 +186,7 @@ int berthd_new(berthd_config *cfg, berthd **ret, berr **err) {
                 .uuid = d->uuid,
                 .default_snapshotter = cfg->snapshotter,
         };
-        add_store_plugins(d);
-        if (open_metadata(d, err) < 0)
+        if (open_stores(d, err) < 0 || open_metadata(d, err) < 0)
                 goto fail;
         if (services_register_all(&d->services, err) < 0 || start_listening(d, err) < 0)
                 goto fail;

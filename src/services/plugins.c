@@ -3,7 +3,9 @@
 
 #include "basic/strv.h"
 #include "images/platform.h"
+#include "content/content.h"
 #include "services/services.h"
+#include "snapshots/snapshots.h"
 
 static service_plugin *plugin_free(service_plugin *p) {
         if (!p)
@@ -19,7 +21,20 @@ static service_plugin *plugin_free(service_plugin *p) {
         return NULL;
 }
 
+struct snapshotter *service_snapshotter(const service_context *ctx, const char *name) {
+        if (!name || !name[0])
+                name = ctx->default_snapshotter;
+        for (size_t i = 0; i < ctx->n_snapshotters; i++)
+                if (name && strcmp(snapshotter_name(ctx->snapshotters[i]), name) == 0)
+                        return ctx->snapshotters[i];
+        return NULL;
+}
+
 void service_context_done(service_context *ctx) {
+        for (size_t i = 0; i < ctx->n_snapshotters; i++)
+                ctx->snapshotters[i] = snapshotter_free(ctx->snapshotters[i]);
+        ctx->n_snapshotters = 0;
+        ctx->content = content_store_free(ctx->content);
         for (size_t i = 0; i < ctx->n_plugins; i++)
                 plugin_free(ctx->plugins[i]);
         free(ctx->plugins);

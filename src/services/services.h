@@ -30,6 +30,10 @@ typedef struct service_context {
         const char *uuid;
         const char *default_snapshotter;
         meta_db *db; /* the event loop thread's metadata connection; NULL when metadata is not available */
+        struct content_store *content; /* <root>/content (content/content.h) */
+        /* Snapshotters by name (snapshots/snapshots.h): "overlayfs" (when the kernel supports it here) and "native". */
+        struct snapshotter *snapshotters[2];
+        size_t n_snapshotters;
 
         service_plugin **plugins;
         size_t n_plugins;
@@ -37,6 +41,8 @@ typedef struct service_context {
 
 /* Frees the plugin list (nothing else in the context is owned). */
 void service_context_done(service_context *ctx);
+/* The snapshotter of that name ("" or NULL: the default one), or NULL. */
+struct snapshotter *service_snapshotter(const service_context *ctx, const char *name);
 
 /* Plugins as introspection lists them, in registration order. The returned plugin stays owned by ctx. */
 service_plugin *service_plugin_add(service_context *ctx, const char *type, const char *id);
