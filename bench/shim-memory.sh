@@ -44,9 +44,11 @@ measure() { # runtime, label, count -> "label count rss_avg pss_avg"
                 id=$(ctrd_new_id "$dir" "$label")
                 ctrd_ctr "$dir" run -d --runtime "$runtime" "$IMG" "$id" sleep 100000 >/dev/null
         done
-        sleep 1 # let the shims settle after start
         local pids rss pss
+        # Find the shims first (`ctr task ls` asks each shim for its state), then let every shim idle a moment, so
+        # both kinds are measured idle, as they spend a container's life.
         pids=$(shim_pids_of "$label")
+        sleep 1
         read -r rss n <<<"$(rollup Rss <<<"$pids")"
         read -r pss _ <<<"$(rollup Pss <<<"$pids")"
         [ "$n" -eq "$count" ] || echo "warning: found $n $label shims for $count containers" >&2

@@ -12,7 +12,8 @@
 
 #define SHUTDOWN_FLUSH_USEC (3 * 1000 * 1000)
 #define SHUTDOWN_POLL_USEC (20 * 1000)
-#define TRIM_INTERVAL_USEC (2 * 1000 * 1000)
+/* Trim a moment after the last request: requests come in bursts (create, start, state...; exec, start, wait). */
+#define TRIM_IDLE_USEC (300 * 1000)
 
 static void on_sigpipe(int signo) {
         (void) signo;
@@ -20,8 +21,13 @@ static void on_sigpipe(int signo) {
 
 static int on_trim_timer(ev_source *src, void *userdata) {
         memory_trim();
-        ev_timer_set(src, TRIM_INTERVAL_USEC);
         return 0;
+}
+
+static void on_request(void *userdata) {
+        shim_server *s = userdata;
+        if (s->trim_timer)
+                ev_timer_set(s->trim_timer, TRIM_IDLE_USEC);
 }
 
 static void on_reaped(ev_loop *loop, pid_t pid, int status, void *userdata) {
@@ -106,8 +112,9 @@ int shim_server_run(const char *ns, const char *id, const char *socket_path, int
         }
         log_debug("serving on %s", socket_path ? socket_path : "fd 3");
         memory_trim();
-        if (ev_add_timer(s.loop, NULL, TRIM_INTERVAL_USEC, on_trim_timer, NULL) < 0)
+        if (ev_add_timer(s.loop, &s.trim_timer, TRIM_IDLE_USEC, on_trim_timer, NULL) < 0)
                 log_debug("no idle memory trim timer");
+        ttrpc_server_set_on_request(s.ttrpc, on_request, &s);
         r = ev_loop_run(s.loop);
 
         if (s.socket_path)

@@ -78,6 +78,7 @@ typedef struct shim_server {
         size_t exit_next;
         bool shutdown_requested;
         ev_source *shutdown_timer;
+        ev_source *trim_timer; /* idle memory trim, re-armed by every request */
 } shim_server;
 
 /* container.c */

@@ -26,7 +26,14 @@ struct ttrpc_server {
         size_t n_conns;
         uid_t euid;
         gid_t egid;
+        void (*on_request)(void *userdata);
+        void *on_request_userdata;
 };
+
+void ttrpc_server_set_on_request(ttrpc_server *srv, void (*cb)(void *userdata), void *userdata) {
+        srv->on_request = cb;
+        srv->on_request_userdata = userdata;
+}
 
 int ttrpc_server_new(ev_loop *loop, ttrpc_server **ret, berr **err) {
         ttrpc_server *srv = xcalloc(1, sizeof *srv);
@@ -146,6 +153,8 @@ static void conn_handle_request(ttrpc_conn *conn, const ttrpc_header *h, const u
                 return;
         }
 
+        if (conn->srv->on_request)
+                conn->srv->on_request(conn->srv->on_request_userdata);
         ttrpc_call *call = xcalloc(1, sizeof *call);
         call->conn = ttrpc_conn_ref(conn);
         call->stream_id = h->stream_id;

@@ -63,6 +63,8 @@ int ttrpc_server_add_connection_fd(ttrpc_server *srv, int fd, berr **err);
 /* Stops accepting and closes every connection; calls still held stay valid and their replies are dropped. */
 void ttrpc_server_shutdown(ttrpc_server *srv);
 size_t ttrpc_server_connection_count(const ttrpc_server *srv);
+/* cb runs before each request is dispatched (e.g. to note activity). */
+void ttrpc_server_set_on_request(ttrpc_server *srv, void (*cb)(void *userdata), void *userdata);
 
 /* Reply with a message (NULL → empty payload, a header-only frame) and release the call. */
 void ttrpc_call_reply(ttrpc_call *call, const ProtobufCMessage *msg);
