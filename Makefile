@@ -25,7 +25,7 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializ
         -Wvla -Wimplicit-fallthrough
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu17 $(CFLAGS) $(WARN) $(SANFLAGS) -fno-common -fstack-protector-strong \
-        -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+        -D_GNU_SOURCE -Isrc -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -Wl,-z,relro,-z,now
 # The generated protobuf code trips -Wshadow/-Wmissing-prototypes in places we do not own.
 GEN_CFLAGS := $(filter-out -Wshadow -Wmissing-prototypes -Wstrict-prototypes,$(ALL_CFLAGS))
@@ -41,7 +41,8 @@ SHIM_SRC := $(sort $(wildcard src/shim/*.c))
 SHIM_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
 # berthd's modules: gRPC, metadata (SQLite), content store, snapshotters, images/unpack, registry client, services.
 DAEMON_SRC := $(sort $(wildcard src/grpc/*.c src/metadata/*.c src/content/*.c src/snapshots/*.c src/images/*.c \
-                                src/remotes/*.c src/services/*.c))
+                                src/remotes/*.c src/services/*.c src/events/*.c src/runtime/*.c src/spec/*.c \
+                                src/logs/*.c))
 DAEMON_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(DAEMON_SRC))
 BERTHD_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/berthd/*.c)))
 CLIENT_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/client/*.c)))
