@@ -110,9 +110,8 @@ void process_set_exited(process *p, int wait_status) {
                         /* Without its own pid namespace the container's other processes outlive init: kill them, as
                          * the runc shim does, so nothing is left behind. */
                         const char *argv[] = { "kill", "--all", c->id, "9", NULL };
-                        oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "kill" };
                         berr *err = NULL;
-                        if (oci_run(&c->rt, argv, &o, NULL, &err) < 0) {
+                        if (oci_command(&c->rt, argv, &err) < 0) {
                                 log_debug("kill --all after init exit: %s", err->msg);
                                 berr_free(err);
                         }

@@ -22,8 +22,7 @@ int shim_delete(const shim_args *a) {
         berr *err = NULL;
         shim_options_load_runtime(bundle, a->ns, &rt, &err);
         const char *argv[] = { "delete", "--force", a->id, NULL };
-        oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "delete" };
-        if (oci_run(&rt, argv, &o, NULL, &err) < 0) {
+        if (oci_command(&rt, argv, &err) < 0) {
                 /* Usually "container does not exist": the server already deleted it. Still a success. */
                 fprintf(stderr, "failed to remove runc container: %s\n", err->msg);
                 berr_free(err);

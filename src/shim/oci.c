@@ -259,3 +259,8 @@ char *oci_criu_unusable_reason(const char *criu_path) {
         line[strcspn(line, "\n")] = '\0';
         return xstrdup(line[0] ? line : "criu check failed");
 }
+
+int oci_command(const oci_runtime *rt, const char *const *argv, berr **err) {
+        oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = argv[0] };
+        return oci_run(rt, argv, &o, NULL, err);
+}

@@ -52,3 +52,6 @@ int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts 
 /* Runs `criu check`; NULL when criu works here, else the reason it does not (its first error line). Checkpoint
  * failures carry it so the user learns checkpointing is unavailable on this host rather than a bare dump error. */
 char *oci_criu_unusable_reason(const char *criu_path);
+
+/* The common case of oci_run: no stdio, no input, no output; argv[0] names the operation in errors. */
+int oci_command(const oci_runtime *rt, const char *const *argv, berr **err);

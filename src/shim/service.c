@@ -20,19 +20,19 @@
 /* Go's zero time, which containerd expects in exited_at for a process that has not exited (shim-v2.md §2.2). */
 #define GO_ZERO_TIME_SECONDS (-62135596800LL)
 
-#define DECODE(call, type, fn, payload, len)                                                              \
-        ({                                                                                                \
-                type *_m = fn##__unpack(NULL, len, payload);                                              \
-                if (!_m)                                                                                  \
-                        ttrpc_call_reply_error(call, BERR_INTERNAL,                                       \
-                                               "ttrpc: error unmarshalling payload: cannot decode %s",     \
-                                               #type);                                                    \
-                _m;                                                                                       \
-        })
-
-static shim_server *server_of(void *userdata) {
-        return userdata;
-}
+/* Defines the ttrpc entry point handle_<name> of a method and opens its body <name>_body(call, s, req): the entry point
+ * decodes the request (a payload that does not decode is answered Internal, as Go's ttrpc does), runs the body, and
+ * frees the request. Every body replies exactly once, now or later (Wait). */
+#define TASK_METHOD(name, type, prefix)                                                                       \
+        static void name##_body(ttrpc_call *call, shim_server *s, type *req);                                \
+        static void handle_##name(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {    \
+                type *req = (type *) ttrpc_call_decode(call, &prefix##__descriptor, payload, len);           \
+                if (!req)                                                                                    \
+                        return;                                                                              \
+                name##_body(call, userdata, req);                                                            \
+                protobuf_c_message_free_unpacked(&req->base, NULL);                                          \
+        }                                                                                                    \
+        static void name##_body(ttrpc_call *call, shim_server *s, type *req)
 
 static void set_timestamp(Google__Protobuf__Timestamp *ts, const process *p) {
         if (p->state == PROC_STOPPED) {
@@ -176,13 +176,7 @@ static int run_with_stdio(container *c, process *p, const char *const *argv_head
         return stdio_after_start(p->io, err);
 }
 
-static void handle_create(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__CreateTaskRequest *req =
-                DECODE(call, Containerd__Task__V2__CreateTaskRequest, containerd__task__v2__create_task_request,
-                       payload, len);
-        if (!req)
-                return;
+TASK_METHOD(create, Containerd__Task__V2__CreateTaskRequest, containerd__task__v2__create_task_request) {
         berr *err = NULL;
         container *c = NULL;
         if (identifier_validate(req->id, &err) < 0)
@@ -228,9 +222,8 @@ static void handle_create(ttrpc_call *call, const uint8_t *payload, size_t len, 
                 if (run_with_stdio(c, p, head, ELEMENTSOF(head), pid_file, "create", &err) < 0) {
                         /* runc may have left a half-created container behind. */
                         const char *argv[] = { "delete", "--force", c->id, NULL };
-                        oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "delete" };
                         berr *ignored = NULL;
-                        oci_run(&c->rt, argv, &o, NULL, &ignored);
+                        oci_command(&c->rt, argv, &ignored);
                         berr_free(ignored);
                         goto fail;
                 }
@@ -266,7 +259,6 @@ static void handle_create(ttrpc_call *call, const uint8_t *payload, size_t len, 
         Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
         resp.pid = (uint32_t) p->pid;
         ttrpc_call_reply(call, &resp.base);
-        containerd__task__v2__create_task_request__free_unpacked(req, NULL);
         return;
 fail:
         log_error("create %s: %s", req->id, err->msg);
@@ -275,7 +267,6 @@ fail:
                 container_free(c);
         }
         reply_err(call, err);
-        containerd__task__v2__create_task_request__free_unpacked(req, NULL);
 }
 
 /* ---- Start ---- */
@@ -298,28 +289,22 @@ static int start_exec(container *c, process *p, berr **err) {
         return r;
 }
 
-static void handle_start(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__StartRequest *req =
-                DECODE(call, Containerd__Task__V2__StartRequest, containerd__task__v2__start_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(start, Containerd__Task__V2__StartRequest, containerd__task__v2__start_request) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (!p)
-                goto out;
+                return;
         if (p->state != PROC_CREATED) {
                 ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION, "process %s is not in the created state",
                                        p->id);
-                goto out;
+                return;
         }
         berr *err = NULL;
         if (p->is_init) {
                 const char *argv[] = { "start", c->id, NULL };
-                oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "start" };
-                if (oci_run(&c->rt, argv, &o, NULL, &err) < 0) {
+                if (oci_command(&c->rt, argv, &err) < 0) {
                         reply_err(call, err);
-                        goto out;
+                        return;
                 }
                 p->state = PROC_RUNNING;
                 Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
@@ -329,13 +314,13 @@ static void handle_start(ttrpc_call *call, const uint8_t *payload, size_t len, v
         } else {
                 if (c->init->state == PROC_STOPPED) {
                         ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION, "container %s is not running", c->id);
-                        goto out;
+                        return;
                 }
                 if (start_exec(c, p, &err) < 0) {
                         stdio_free(p->io);
                         p->io = NULL;
                         reply_err(call, err);
-                        goto out;
+                        return;
                 }
                 p->state = PROC_RUNNING;
                 Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
@@ -350,25 +335,18 @@ static void handle_start(ttrpc_call *call, const uint8_t *payload, size_t len, v
         Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
         resp.pid = (uint32_t) p->pid;
         ttrpc_call_reply(call, &resp.base);
-out:
-        containerd__task__v2__start_request__free_unpacked(req, NULL);
 }
 
 /* ---- Delete ---- */
 
-static void handle_delete(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__DeleteRequest *req =
-                DECODE(call, Containerd__Task__V2__DeleteRequest, containerd__task__v2__delete_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(delete, Containerd__Task__V2__DeleteRequest, containerd__task__v2__delete_request) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (!p)
-                goto out;
+                return;
         if (p->state == PROC_RUNNING) {
                 ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION, "cannot delete running process %s", p->id);
-                goto out;
+                return;
         }
         if (p->is_init && c->execs) {
                 /* containerd deletes execs first; anything left is stopped or never started. */
@@ -377,14 +355,13 @@ static void handle_delete(ttrpc_call *call, const uint8_t *payload, size_t len, 
                                 ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION,
                                                        "cannot delete container %s with running exec %s", c->id,
                                                        e->id);
-                                goto out;
+                                return;
                         }
         }
         if (p->is_init) {
                 const char *argv[] = { "delete", "--force", c->id, NULL };
-                oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "delete" };
                 berr *err = NULL;
-                if (oci_run(&c->rt, argv, &o, NULL, &err) < 0) {
+                if (oci_command(&c->rt, argv, &err) < 0) {
                         /* Already gone is fine; the runtime's state is what we are removing. */
                         log_debug("delete %s: %s", c->id, err->msg);
                         berr_free(err);
@@ -428,8 +405,6 @@ static void handle_delete(ttrpc_call *call, const uint8_t *payload, size_t len, 
                         }
                 process_free(p);
         }
-out:
-        containerd__task__v2__delete_request__free_unpacked(req, NULL);
 }
 
 /* ---- State, Wait, Connect ---- */
@@ -447,12 +422,7 @@ static Containerd__V1__Types__Status status_of(const process *p) {
         return CONTAINERD__V1__TYPES__STATUS__UNKNOWN;
 }
 
-static void handle_state(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__StateRequest *req =
-                DECODE(call, Containerd__Task__V2__StateRequest, containerd__task__v2__state_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(state, Containerd__Task__V2__StateRequest, containerd__task__v2__state_request) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (p) {
@@ -471,15 +441,9 @@ static void handle_state(ttrpc_call *call, const uint8_t *payload, size_t len, v
                 resp.exited_at = &ts;
                 ttrpc_call_reply(call, &resp.base);
         }
-        containerd__task__v2__state_request__free_unpacked(req, NULL);
 }
 
-static void handle_wait(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__WaitRequest *req =
-                DECODE(call, Containerd__Task__V2__WaitRequest, containerd__task__v2__wait_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(wait, Containerd__Task__V2__WaitRequest, containerd__task__v2__wait_request) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (p) {
@@ -490,93 +454,73 @@ static void handle_wait(ttrpc_call *call, const uint8_t *payload, size_t len, vo
                 if (p->exit_reported)
                         process_answer_waiters(p);
         }
-        containerd__task__v2__wait_request__free_unpacked(req, NULL);
 }
 
-static void handle_connect(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__ConnectRequest *req =
-                DECODE(call, Containerd__Task__V2__ConnectRequest, containerd__task__v2__connect_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(connect, Containerd__Task__V2__ConnectRequest, containerd__task__v2__connect_request) {
         container *c = server_find_container(s, req->id);
         Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
         resp.shim_pid = (uint32_t) getpid();
         resp.task_pid = c && c->init ? (uint32_t) c->init->pid : 0;
         ttrpc_call_reply(call, &resp.base);
-        containerd__task__v2__connect_request__free_unpacked(req, NULL);
 }
 
 /* ---- Kill, Pids, Pause/Resume ---- */
 
-static void handle_kill(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__KillRequest *req =
-                DECODE(call, Containerd__Task__V2__KillRequest, containerd__task__v2__kill_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(kill, Containerd__Task__V2__KillRequest, containerd__task__v2__kill_request) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (!p)
-                goto out;
+                return;
         if (p->state == PROC_STOPPED && !(p->is_init && req->all)) {
                 ttrpc_call_reply_error(call, BERR_NOT_FOUND, "process already finished: not found");
-                goto out;
+                return;
         }
         if (p->is_init) {
                 _cleanup_free_ char *sig = xasprintf("%u", req->signal);
                 const char *argv[] = { "kill", req->all ? "--all" : c->id, req->all ? c->id : sig,
                                        req->all ? sig : NULL, NULL };
-                oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "kill" };
                 berr *err = NULL;
-                if (oci_run(&c->rt, argv, &o, NULL, &err) < 0) {
+                if (oci_command(&c->rt, argv, &err) < 0) {
                         /* Raced with the exit: say so the way containerd expects. */
                         if (p->state == PROC_STOPPED) {
                                 berr_free(err);
                                 ttrpc_call_reply_error(call, BERR_NOT_FOUND, "process already finished: not found");
                         } else
                                 reply_err(call, err);
-                        goto out;
+                        return;
                 }
         } else {
                 if (p->state == PROC_CREATED) {
                         ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION, "process not created");
-                        goto out;
+                        return;
                 }
                 if (kill(p->pid, (int) req->signal) < 0) {
                         ttrpc_call_reply_error(call, errno == ESRCH ? BERR_NOT_FOUND : BERR_UNKNOWN,
                                                "kill exec %s: %s", p->id, strerror(errno));
-                        goto out;
+                        return;
                 }
         }
         ttrpc_call_reply(call, NULL);
-out:
-        containerd__task__v2__kill_request__free_unpacked(req, NULL);
 }
 
-static void handle_pids(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__PidsRequest *req =
-                DECODE(call, Containerd__Task__V2__PidsRequest, containerd__task__v2__pids_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(pids, Containerd__Task__V2__PidsRequest, containerd__task__v2__pids_request) {
         container *c = lookup_container(call, s, req->id);
         if (!c)
-                goto out;
+                return;
         const char *argv[] = { "ps", "--format", "json", c->id, NULL };
         oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "ps", .capture_stdout = true };
         char *out = NULL;
         berr *err = NULL;
         if (oci_run(&c->rt, argv, &o, &out, &err) < 0) {
                 reply_err(call, err);
-                goto out;
+                return;
         }
         json_t *arr = json_loads(out, 0, NULL);
         if (!json_is_array(arr)) {
                 json_decref(arr);
                 ttrpc_call_reply_error(call, BERR_INTERNAL, "unexpected output of %s ps: %.80s", c->rt.binary, out);
                 free(out);
-                goto out;
+                return;
         }
         free(out);
         size_t n = json_array_size(arr);
@@ -616,8 +560,6 @@ static void handle_pids(ttrpc_call *call, const uint8_t *payload, size_t len, vo
         free(ptrs);
         free(infos);
         json_decref(arr);
-out:
-        containerd__task__v2__pids_request__free_unpacked(req, NULL);
 }
 
 static void pause_or_resume(ttrpc_call *call, shim_server *s, const char *id, bool pause) {
@@ -629,9 +571,8 @@ static void pause_or_resume(ttrpc_call *call, shim_server *s, const char *id, bo
                 return;
         }
         const char *argv[] = { pause ? "pause" : "resume", c->id, NULL };
-        oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = argv[0] };
         berr *err = NULL;
-        if (oci_run(&c->rt, argv, &o, NULL, &err) < 0) {
+        if (oci_command(&c->rt, argv, &err) < 0) {
                 reply_err(call, err);
                 return;
         }
@@ -648,22 +589,12 @@ static void pause_or_resume(ttrpc_call *call, shim_server *s, const char *id, bo
         ttrpc_call_reply(call, NULL);
 }
 
-static void handle_pause(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        Containerd__Task__V2__PauseRequest *req =
-                DECODE(call, Containerd__Task__V2__PauseRequest, containerd__task__v2__pause_request, payload, len);
-        if (!req)
-                return;
-        pause_or_resume(call, server_of(userdata), req->id, true);
-        containerd__task__v2__pause_request__free_unpacked(req, NULL);
+TASK_METHOD(pause, Containerd__Task__V2__PauseRequest, containerd__task__v2__pause_request) {
+        pause_or_resume(call, s, req->id, true);
 }
 
-static void handle_resume(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        Containerd__Task__V2__ResumeRequest *req =
-                DECODE(call, Containerd__Task__V2__ResumeRequest, containerd__task__v2__resume_request, payload, len);
-        if (!req)
-                return;
-        pause_or_resume(call, server_of(userdata), req->id, false);
-        containerd__task__v2__resume_request__free_unpacked(req, NULL);
+TASK_METHOD(resume, Containerd__Task__V2__ResumeRequest, containerd__task__v2__resume_request) {
+        pause_or_resume(call, s, req->id, false);
 }
 
 /* ---- Exec, ResizePty, CloseIO ---- */
@@ -691,33 +622,27 @@ static char *exec_spec_json(const Google__Protobuf__Any *spec, bool terminal, be
         return text;
 }
 
-static void handle_exec(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__ExecProcessRequest *req =
-                DECODE(call, Containerd__Task__V2__ExecProcessRequest, containerd__task__v2__exec_process_request,
-                       payload, len);
-        if (!req)
-                return;
+TASK_METHOD(exec, Containerd__Task__V2__ExecProcessRequest, containerd__task__v2__exec_process_request) {
         berr *err = NULL;
         container *c = lookup_container(call, s, req->id);
         if (!c)
-                goto out;
+                return;
         if (identifier_validate(req->exec_id, &err) < 0) {
                 reply_err(call, err);
-                goto out;
+                return;
         }
         if (container_find_process(c, req->exec_id)) {
                 ttrpc_call_reply_error(call, BERR_ALREADY_EXISTS, "id %s: already exists", req->exec_id);
-                goto out;
+                return;
         }
         if (c->init->state == PROC_STOPPED) {
                 ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION, "container %s is not running", c->id);
-                goto out;
+                return;
         }
         char *spec = exec_spec_json(req->spec, req->terminal, &err);
         if (!spec) {
                 reply_err(call, err);
-                goto out;
+                return;
         }
         process *p = xcalloc(1, sizeof *p);
         p->container = c;
@@ -735,17 +660,9 @@ static void handle_exec(ttrpc_call *call, const uint8_t *payload, size_t len, vo
         ev.exec_id = p->id;
         publisher_publish(s->pub, "/tasks/exec-added", "containerd.events.TaskExecAdded", &ev.base);
         ttrpc_call_reply(call, NULL);
-out:
-        containerd__task__v2__exec_process_request__free_unpacked(req, NULL);
 }
 
-static void handle_resize_pty(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__ResizePtyRequest *req =
-                DECODE(call, Containerd__Task__V2__ResizePtyRequest, containerd__task__v2__resize_pty_request,
-                       payload, len);
-        if (!req)
-                return;
+TASK_METHOD(resize_pty, Containerd__Task__V2__ResizePtyRequest, containerd__task__v2__resize_pty_request) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (p) {
@@ -757,16 +674,9 @@ static void handle_resize_pty(ttrpc_call *call, const uint8_t *payload, size_t l
                 else
                         ttrpc_call_reply(call, NULL);
         }
-        containerd__task__v2__resize_pty_request__free_unpacked(req, NULL);
 }
 
-static void handle_close_io(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__CloseIORequest *req =
-                DECODE(call, Containerd__Task__V2__CloseIORequest, containerd__task__v2__close_iorequest, payload,
-                       len);
-        if (!req)
-                return;
+TASK_METHOD(close_io, Containerd__Task__V2__CloseIORequest, containerd__task__v2__close_iorequest) {
         container *c = lookup_container(call, s, req->id);
         process *p = c ? lookup_process(call, c, req->exec_id) : NULL;
         if (p) {
@@ -774,24 +684,17 @@ static void handle_close_io(ttrpc_call *call, const uint8_t *payload, size_t len
                         stdio_close_stdin(p->io);
                 ttrpc_call_reply(call, NULL);
         }
-        containerd__task__v2__close_iorequest__free_unpacked(req, NULL);
 }
 
 /* ---- Update, Stats, Checkpoint ---- */
 
-static void handle_update(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__UpdateTaskRequest *req =
-                DECODE(call, Containerd__Task__V2__UpdateTaskRequest, containerd__task__v2__update_task_request,
-                       payload, len);
-        if (!req)
-                return;
+TASK_METHOD(update, Containerd__Task__V2__UpdateTaskRequest, containerd__task__v2__update_task_request) {
         container *c = lookup_container(call, s, req->id);
         if (!c)
-                goto out;
+                return;
         if (!req->resources || req->resources->value.len == 0) {
                 ttrpc_call_reply_error(call, BERR_INVALID_ARGUMENT, "update: resources are required");
-                goto out;
+                return;
         }
         json_t *check = json_loadb((const char *) req->resources->value.data, req->resources->value.len, 0, NULL);
         bool is_object = json_is_object(check);
@@ -799,7 +702,7 @@ static void handle_update(ttrpc_call *call, const uint8_t *payload, size_t len, 
         if (!is_object) {
                 ttrpc_call_reply_error(call, BERR_INVALID_ARGUMENT, "update: resources (%s) are not a JSON object",
                                        req->resources->type_url);
-                goto out;
+                return;
         }
         const char *argv[] = { "update", "--resources", "-", c->id, NULL };
         oci_exec_opts o = {
@@ -813,50 +716,35 @@ static void handle_update(ttrpc_call *call, const uint8_t *payload, size_t len, 
                 reply_err(call, err);
         else
                 ttrpc_call_reply(call, NULL);
-out:
-        containerd__task__v2__update_task_request__free_unpacked(req, NULL);
 }
 
-static void handle_stats(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__StatsRequest *req =
-                DECODE(call, Containerd__Task__V2__StatsRequest, containerd__task__v2__stats_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(stats, Containerd__Task__V2__StatsRequest, containerd__task__v2__stats_request) {
         container *c = lookup_container(call, s, req->id);
         if (!c)
-                goto out;
+                return;
         if (c->init->state == PROC_STOPPED || c->init->pid <= 0) {
                 ttrpc_call_reply_error(call, BERR_NOT_FOUND, "container %s is not running: not found", c->id);
-                goto out;
+                return;
         }
         Google__Protobuf__Any *any = NULL;
         berr *err = NULL;
         if (cg_stats_any_for_pid(c->init->pid, &any, &err) < 0) {
                 reply_err(call, err);
-                goto out;
+                return;
         }
         Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
         resp.stats = any;
         ttrpc_call_reply(call, &resp.base);
         google__protobuf__any__free_unpacked(any, NULL);
-out:
-        containerd__task__v2__stats_request__free_unpacked(req, NULL);
 }
 
-static void handle_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__CheckpointTaskRequest *req =
-                DECODE(call, Containerd__Task__V2__CheckpointTaskRequest,
-                       containerd__task__v2__checkpoint_task_request, payload, len);
-        if (!req)
-                return;
+TASK_METHOD(checkpoint, Containerd__Task__V2__CheckpointTaskRequest, containerd__task__v2__checkpoint_task_request) {
         container *c = lookup_container(call, s, req->id);
         if (!c)
-                goto out;
+                return;
         if (c->init->state != PROC_RUNNING) {
                 ttrpc_call_reply_error(call, BERR_FAILED_PRECONDITION, "container %s is not running", c->id);
-                goto out;
+                return;
         }
         Containerd__Runc__V1__CheckpointOptions *copts = NULL;
         if (req->options && req->options->type_url &&
@@ -865,7 +753,7 @@ static void handle_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t l
                                                                           req->options->value.data);
                 if (!copts) {
                         ttrpc_call_reply_error(call, BERR_INVALID_ARGUMENT, "cannot decode checkpoint options");
-                        goto out;
+                        return;
                 }
         }
         const char *image = copts && copts->image_path && copts->image_path[0] ? copts->image_path : req->path;
@@ -894,8 +782,7 @@ static void handle_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t l
         if (!image || image[0] == '\0') {
                 berr_set(&err, BERR_INVALID_ARGUMENT, 0, "checkpoint: an image path is required");
         } else if (mkdir_p(work, 0700, &err) >= 0) {
-                oci_exec_opts o = { .stdio = { -1, -1, -1 }, .op = "checkpoint" };
-                oci_run(&c->rt, argv, &o, NULL, &err);
+                oci_command(&c->rt, argv, &err);
         }
         if (err && err->code == BERR_UNKNOWN) {
                 _cleanup_free_ char *why = oci_criu_unusable_reason(c->rt.criu_path);
@@ -916,26 +803,17 @@ static void handle_checkpoint(ttrpc_call *call, const uint8_t *payload, size_t l
         if (copts)
                 containerd__runc__v1__checkpoint_options__free_unpacked(copts, NULL);
         free(work_default);
-out:
-        containerd__task__v2__checkpoint_task_request__free_unpacked(req, NULL);
 }
 
 /* ---- Shutdown ---- */
 
-static void handle_shutdown(ttrpc_call *call, const uint8_t *payload, size_t len, void *userdata) {
-        shim_server *s = server_of(userdata);
-        Containerd__Task__V2__ShutdownRequest *req =
-                DECODE(call, Containerd__Task__V2__ShutdownRequest, containerd__task__v2__shutdown_request, payload,
-                       len);
-        if (!req)
-                return;
+TASK_METHOD(shutdown, Containerd__Task__V2__ShutdownRequest, containerd__task__v2__shutdown_request) {
         ttrpc_call_reply(call, NULL);
         /* A grouped server keeps serving while any container remains (shim-v2.md §2.3, §3.7). */
         if (!s->containers) {
                 s->shutdown_requested = true;
                 shim_server_maybe_exit(s);
         }
-        containerd__task__v2__shutdown_request__free_unpacked(req, NULL);
 }
 
 const ttrpc_method task_service_methods[] = {
