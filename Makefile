@@ -225,3 +225,10 @@ $(FUZZ_BUILD)/fuzz-reference $(FUZZ_BUILD)/fuzz-manifest: $(FUZZ_BUILD)/fuzz-%: 
 fuzz-regress: fuzz-regress-reference fuzz-regress-manifest
 fuzz-regress-reference fuzz-regress-manifest: fuzz-regress-%: $(FUZZ_BUILD)/fuzz-%
 	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-$* -runs=20000 -seed=1 $$d fuzz/corpus/$*; r=$$?; rm -rf "$$d"; exit $$r
+
+# berth-logger (helper t4): the binary:// logger shims run for each task (src/logs/logger-main.c + the logs library
+# in libberth-daemon.a). Linked like the shim, static outside sanitizer builds: one runs per container.
+LOGGER := $(BUILD)/berth-logger
+all: $(LOGGER)
+$(LOGGER): $(BUILD)/obj/logs/logger-main.o $(LIBDAEMON) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBDAEMON) $(LIBCORE) $(SHIM_LINK)

@@ -19,6 +19,7 @@ void berthd_config_init(berthd_config *c) {
                 .log_level = LOG_LVL_INFO,
                 .snapshotter = xstrdup("overlayfs"),
                 .hosts_dir = xstrdup(BERTHD_DEFAULT_HOSTS_DIR),
+                .oci_runtime = xstrdup("auto"),
         };
 }
 
@@ -35,6 +36,7 @@ void berthd_config_done(berthd_config *c) {
         free(c->config_file);
         free(c->snapshotter);
         free(c->hosts_dir);
+        free(c->oci_runtime);
         for (size_t i = 0; i < c->n_registries; i++)
                 registry_done(&c->registries[i]);
         free(c->registries);
@@ -101,6 +103,7 @@ static int top_level_key(parse_state *ps, char *const *path, const toml_value *v
                      : strcmp(k, "address") == 0     ? &c->address
                      : strcmp(k, "snapshotter") == 0 ? &c->snapshotter
                      : strcmp(k, "hosts_dir") == 0   ? &c->hosts_dir
+                     : strcmp(k, "oci_runtime") == 0 ? &c->oci_runtime
                      : strcmp(k, "log_level") == 0   ? NULL
                                                      : (char **) -1;
         if (dst == (char **) -1)

@@ -7,6 +7,7 @@
  *   log_level = "info"                  # error, warn, info, debug, trace
  *   snapshotter = "overlayfs"           # default snapshotter: overlayfs or native
  *   hosts_dir = "/etc/berth/certs.d"    # containerd-style <registry>/hosts.toml files
+ *   oci_runtime = "auto"                # auto, crun, runc or a path: the OCI runtime shims run
  *
  *   [registry."127.0.0.1:5000"]         # per-registry settings, by host[:port] as written in references
  *   plain_http = true
@@ -45,6 +46,7 @@ typedef struct berthd_config {
         log_level log_level;
         char *snapshotter;
         char *hosts_dir;
+        char *oci_runtime; /* "auto", "crun", "runc" or a path (runtime/runtime.h) */
         berthd_registry *registries;
         size_t n_registries;
 } berthd_config;

@@ -7,6 +7,8 @@
 #include "basic/log.h"
 #include "berthd/daemon.h"
 #include "content/content.h"
+#include "events/exchange.h"
+#include "events/ttrpc-endpoint.h"
 #include "snapshots/snapshots.h"
 #include "berthd/dirs.h"
 #include "grpc/grpc.h"
@@ -21,6 +23,9 @@ struct berthd {
         service_context services;
         char *uuid;
         meta_db *db; /* the event loop thread's connection */
+        event_exchange *events;
+        events_ttrpc *events_ttrpc; /* <address>.ttrpc, where shims forward their events */
+        char *ttrpc_address;
         int root_lock;
         int state_lock;
         ev_source *signals[3];
@@ -136,6 +141,25 @@ static int open_stores(berthd *d, berr **err) {
         return 0;
 }
 
+/* The event exchange, and the ttrpc socket beside the gRPC one (containerd's "<address>.ttrpc") where shims forward
+ * their task events. */
+static int open_events(berthd *d, berr **err) {
+        if (event_exchange_new(d->loop, &d->events, err) < 0)
+                return -1;
+        service_plugin_add(&d->services, "io.containerd.event.v1", "exchange");
+        d->ttrpc_address = xasprintf("%s.ttrpc", d->cfg->address);
+        d->services.events = d->events;
+        d->services.ttrpc_address = d->ttrpc_address;
+        return 0;
+}
+
+static int start_events_ttrpc(berthd *d, berr **err) {
+        if (berthd_check_address_free(d->ttrpc_address, err) < 0 ||
+            events_ttrpc_listen(d->loop, d->events, d->ttrpc_address, &d->events_ttrpc, err) < 0)
+                return berr_wrap(err, "events ttrpc endpoint");
+        return 0;
+}
+
 static int start_listening(berthd *d, berr **err) {
         const char *address = d->cfg->address;
         _cleanup_free_ char *parent = xstrdup(address);
@@ -185,10 +209,12 @@ int berthd_new(berthd_config *cfg, berthd **ret, berr **err) {
                 .address = cfg->address,
                 .uuid = d->uuid,
                 .default_snapshotter = cfg->snapshotter,
+                .config = cfg,
         };
-        if (open_stores(d, err) < 0 || open_metadata(d, err) < 0)
+        if (open_stores(d, err) < 0 || open_metadata(d, err) < 0 || open_events(d, err) < 0)
                 goto fail;
-        if (services_register_all(&d->services, err) < 0 || start_listening(d, err) < 0)
+        if (services_register_all(&d->services, err) < 0 || start_listening(d, err) < 0 ||
+            start_events_ttrpc(d, err) < 0)
                 goto fail;
         *ret = d;
         return 0;
@@ -223,7 +249,11 @@ berthd *berthd_free(berthd *d) {
         /* Closing the server closes the listener and every connection; calls still running are cancelled. */
         d->server = grpc_server_free(d->server);
         remove_socket(d);
+        d->events_ttrpc = events_ttrpc_free(d->events_ttrpc);
         service_context_done(&d->services);
+        /* After the services: their in-process subscribers (task and restart monitors) unsubscribe as they go. */
+        d->events = event_exchange_free(d->events);
+        free(d->ttrpc_address);
         meta_db_close(d->db);
         for (size_t i = 0; i < ELEMENTSOF(d->signals); i++)
                 ev_source_free(d->signals[i]);

@@ -20,6 +20,8 @@ static void usage(FILE *f) {
                 "  -a, --address SOCK    gRPC socket (default <state>/" BERTHD_SOCKET_NAME ")\n"
                 "  -c, --config FILE     config file (default " BERTHD_DEFAULT_CONFIG " if it exists)\n"
                 "  -l, --log-level LVL   error, warn, info, debug or trace (default info)\n"
+                "      --oci-runtime RT  auto, crun, runc or a path: the OCI runtime shims run (default auto:\n"
+                "                        crun where it works on this host, else runc)\n"
                 "  -v, --version         print the version and exit\n"
                 "  -h, --help            print this help and exit\n"
                 "\n"
@@ -28,7 +30,7 @@ static void usage(FILE *f) {
 
 /* What the command line set; applied over the config file. */
 typedef struct cli_overrides {
-        const char *root, *state, *address, *config, *log_level;
+        const char *root, *state, *address, *config, *log_level, *oci_runtime;
 } cli_overrides;
 
 static int parse_args(int argc, char **argv, cli_overrides *o) {
@@ -36,7 +38,8 @@ static int parse_args(int argc, char **argv, cli_overrides *o) {
                 { "root", required_argument, NULL, 'r' },      { "state", required_argument, NULL, 's' },
                 { "address", required_argument, NULL, 'a' },   { "config", required_argument, NULL, 'c' },
                 { "log-level", required_argument, NULL, 'l' }, { "version", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },            {},
+                { "help", no_argument, NULL, 'h' },            { "oci-runtime", required_argument, NULL, 'O' },
+                {},
         };
         int c;
         while ((c = getopt_long(argc, argv, "r:s:a:c:l:vh", options, NULL)) != -1) {
@@ -46,6 +49,7 @@ static int parse_args(int argc, char **argv, cli_overrides *o) {
                 case 'a': o->address = optarg; break;
                 case 'c': o->config = optarg; break;
                 case 'l': o->log_level = optarg; break;
+                case 'O': o->oci_runtime = optarg; break;
                 case 'v':
                         printf("berthd %s (containerd API %s, revision %s)\n", BERTH_VERSION,
                                BERTH_CONTAINERD_API_VERSION, BERTH_REVISION);
@@ -86,6 +90,8 @@ static int build_config(const cli_overrides *o, berthd_config *cfg, berr **err) 
                 set_path(&cfg->state, o->state);
         if (o->address)
                 set_path(&cfg->address, o->address);
+        if (o->oci_runtime)
+                set_path(&cfg->oci_runtime, o->oci_runtime);
         if (o->log_level && log_level_from_string(o->log_level, &cfg->log_level) < 0)
                 return berr_set(err, BERR_INVALID_ARGUMENT, 0, "unknown log level '%s'", o->log_level);
         return berthd_config_finalize(cfg, err);

@@ -25,7 +25,7 @@
 typedef struct meta_db meta_db;
 
 /* The schema version this build writes; a database with a newer version is refused (FAILED_PRECONDITION). */
-#define META_SCHEMA_VERSION 1
+#define META_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the database file, enables WAL, foreign keys, a busy timeout and full
  * synchronous commits, and applies pending migrations in one transaction. */

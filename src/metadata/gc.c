@@ -183,6 +183,26 @@ static int image_roots(gc_state *g, berr **err) {
         return r;
 }
 
+/* Containers are roots: their snapshot (when they name a snapshotter) and their gc.ref labels. */
+static int container_roots(gc_state *g, berr **err) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+        if (meta_prepare(g->db, &st, "SELECT id, ns, snapshotter, snapshot_key FROM containers", err) < 0)
+                return -1;
+        while ((r = meta_step(g->db, st, err)) > 0) {
+                int64_t ns = sqlite3_column_int64(st, 1);
+                const char *snapshotter = (const char *) sqlite3_column_text(st, 2);
+                meta_labels labels = { 0 };
+                if (snapshotter && *snapshotter)
+                        push_snapshot(g, NODE_SNAPSHOT, ns, snapshotter, (const char *) sqlite3_column_text(st, 3));
+                if (meta_labels_load(g->db, "container_labels", sqlite3_column_int64(st, 0), &labels, err) < 0)
+                        return -1;
+                push_label_refs(g, ns, &labels);
+                meta_labels_done(&labels);
+        }
+        return r;
+}
+
 static int simple_roots(gc_state *g, berr **err) {
         _cleanup_stmt_ sqlite3_stmt *ing = NULL, *cnt = NULL, *snap = NULL;
         int r;
@@ -274,7 +294,8 @@ static int references(gc_state *g, const node *n, berr **err) {
 
 /* The reachable set, flat kinds folded into their plain kinds. */
 static int mark(gc_state *g, strset *reachable, berr **err) {
-        if (lease_roots(g, err) < 0 || image_roots(g, err) < 0 || simple_roots(g, err) < 0)
+        if (lease_roots(g, err) < 0 || image_roots(g, err) < 0 || container_roots(g, err) < 0 ||
+            simple_roots(g, err) < 0)
                 return -1;
         while (g->n_gray > 0) {
                 node n = g->gray[--g->n_gray];

@@ -2,6 +2,7 @@
  * snapshotters, the garbage collector's driver) includes. Plain C structs in and out; no protobuf. */
 #pragma once
 
+#include "metadata/containers.h"
 #include "metadata/content.h"
 #include "metadata/db.h"
 #include "metadata/filters.h"

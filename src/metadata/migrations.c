@@ -106,6 +106,33 @@ static const migration migrations[] = {
           "CREATE TABLE snapshot_sequences ("
           "  snapshotter TEXT PRIMARY KEY,"
           "  last_id INTEGER NOT NULL);" },
+
+        /* Container records (t2). The Any fields keep their type URL and bytes; a NULL type URL means the
+         * Any was not set (runtime options may be absent; a spec never is once validated). */
+        { 2,
+          "CREATE TABLE containers ("
+          "  id INTEGER PRIMARY KEY,"
+          "  ns INTEGER NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,"
+          "  name TEXT NOT NULL,"
+          "  image TEXT NOT NULL DEFAULT '',"
+          "  runtime_name TEXT NOT NULL,"
+          "  runtime_options_type TEXT,"
+          "  runtime_options BLOB,"
+          "  spec_type TEXT,"
+          "  spec BLOB,"
+          "  snapshotter TEXT NOT NULL DEFAULT '',"
+          "  snapshot_key TEXT NOT NULL DEFAULT '',"
+          "  sandbox_id TEXT NOT NULL DEFAULT '',"
+          "  created_at INTEGER NOT NULL,"
+          "  updated_at INTEGER NOT NULL,"
+          "  UNIQUE (ns, name));"
+          "CREATE TABLE container_labels ("
+          "  owner INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,"
+          "  key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (owner, key)) WITHOUT ROWID;"
+          "CREATE TABLE container_extensions ("
+          "  owner INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,"
+          "  name TEXT NOT NULL, type_url TEXT NOT NULL, value BLOB NOT NULL,"
+          "  PRIMARY KEY (owner, name)) WITHOUT ROWID;" },
 };
 
 static int read_version(meta_db *db, int *ret, berr **err) {

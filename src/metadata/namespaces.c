@@ -189,6 +189,10 @@ static int remaining_objects(meta_db *db, int64_t id, char ***ret, berr **err) {
                 return -1;
         if (n > 0)
                 strv_extend(&what, "blobs");
+        if (count(db, "SELECT count(*) FROM containers WHERE ns = ?1", id, &n, err) < 0)
+                return -1;
+        if (n > 0)
+                strv_extend(&what, "containers");
         if (meta_prepare(db, &st, "SELECT DISTINCT snapshotter FROM snapshots WHERE ns = ?1 ORDER BY snapshotter",
                          err) < 0)
                 return -1;

@@ -2,7 +2,9 @@
  * request; they do not use the containerd-namespace header. */
 #include <string.h>
 
+#include "containerd/events/namespace.pb-c.h"
 #include "containerd/services/namespaces/v1/namespace.pb-c.h"
+#include "events/exchange.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "metadata/namespaces.h"
 #include "services/common.h"
@@ -96,14 +98,42 @@ static int request_namespace(const Containerd__Services__Namespaces__V1__Namespa
         return 0;
 }
 
+/* The namespace an event about namespace `name` is published in: the caller's (containerd publishes in the
+ * request's context), or the namespace itself when the caller sent no valid containerd-namespace header (containerd
+ * would fail the call after the change; publishing in the namespace concerned keeps the change visible). */
+static const char *event_namespace(grpc_call *call, const char *name) {
+        berr *e = NULL;
+        const char *ns = service_namespace(call, &e);
+        berr_free(e);
+        return ns ? ns : name;
+}
+
+/* /namespaces/create and /namespaces/update carry the same fields: name and labels. */
+static void publish_namespace(grpc_call *call, service_context *ctx, const char *topic,
+                              const ProtobufCMessageDescriptor *event_desc,
+                              const ProtobufCMessageDescriptor *entry_desc, const meta_namespace *n) {
+        Containerd__Events__NamespaceCreate ev;
+        protobuf_c_message_init(event_desc, &ev);
+        ev.name = n->name;
+        ev.labels = service_map_from_labels(&n->labels, entry_desc, &ev.n_labels);
+        event_publish(ctx->events, event_namespace(call, n->name), topic, &ev.base, NULL);
+        free(ev.labels);
+}
+
 static void reply_current(grpc_call *call, service_context *ctx, const ProtobufCMessageDescriptor *resp_desc,
-                          const char *name) {
+                          const char *name, const char *topic) {
         meta_namespace n = { 0 };
         berr *e = NULL;
         if (meta_namespace_get(ctx->db, name, &n, &e) < 0) {
                 service_finish_error(call, e);
                 return;
         }
+        if (strcmp(topic, "/namespaces/create") == 0)
+                publish_namespace(call, ctx, topic, &containerd__events__namespace_create__descriptor,
+                                  &containerd__events__namespace_create__labels_entry__descriptor, &n);
+        else
+                publish_namespace(call, ctx, topic, &containerd__events__namespace_update__descriptor,
+                                  &containerd__events__namespace_update__labels_entry__descriptor, &n);
         reply_namespace(call, resp_desc, &n);
         meta_namespace_done(&n);
 }
@@ -124,7 +154,7 @@ static void namespaces_create(grpc_call *call, const uint8_t *msg, size_t len, v
         }
         meta_labels_done(&labels);
         reply_current(call, ctx, &containerd__services__namespaces__v1__create_namespace_response__descriptor,
-                      req->namespace_->name);
+                      req->namespace_->name, "/namespaces/create");
 }
 
 static void namespaces_update(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
@@ -146,7 +176,7 @@ static void namespaces_update(grpc_call *call, const uint8_t *msg, size_t len, v
         meta_labels_done(&labels);
         /* containerd leaves the response empty; the namespace as stored now is more useful and decodes the same. */
         reply_current(call, ctx, &containerd__services__namespaces__v1__update_namespace_response__descriptor,
-                      req->namespace_->name);
+                      req->namespace_->name, "/namespaces/update");
 }
 
 static void namespaces_delete(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
@@ -160,6 +190,10 @@ static void namespaces_delete(grpc_call *call, const uint8_t *msg, size_t len, v
                 service_finish_error(call, e);
                 return;
         }
+        /* containerd publishes the deletion in the deleted namespace itself. */
+        Containerd__Events__NamespaceDelete ev = CONTAINERD__EVENTS__NAMESPACE_DELETE__INIT;
+        ev.name = req->name;
+        event_publish(ctx->events, req->name, "/namespaces/delete", &ev.base, NULL);
         Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
         grpc_call_reply(call, &resp.base);
 }

@@ -4,6 +4,8 @@
 #include "basic/strv.h"
 #include "images/platform.h"
 #include "content/content.h"
+#include "runtime/runtime.h"
+#include "services/gc.h"
 #include "services/services.h"
 #include "snapshots/snapshots.h"
 
@@ -31,6 +33,8 @@ struct snapshotter *service_snapshotter(const service_context *ctx, const char *
 }
 
 void service_context_done(service_context *ctx) {
+        ctx->runtime = runtime_free(ctx->runtime); /* lets go of the shims; they keep running */
+        ctx->gc = gc_free(ctx->gc);
         for (size_t i = 0; i < ctx->n_snapshotters; i++)
                 ctx->snapshotters[i] = snapshotter_free(ctx->snapshotters[i]);
         ctx->n_snapshotters = 0;

@@ -34,6 +34,12 @@ typedef struct service_context {
         /* Snapshotters by name (snapshots/snapshots.h): "overlayfs" (when the kernel supports it here) and "native". */
         struct snapshotter *snapshotters[2];
         size_t n_snapshotters;
+        struct event_exchange *events; /* events/exchange.h: publish with event_publish(ctx->events, ...) */
+        const char *ttrpc_address;     /* <address>.ttrpc: shims forward events here (their TTRPC_ADDRESS) */
+
+        struct runtime *runtime; /* runtime/runtime.h: the task manager (tasks_service_register creates it) */
+        struct gc_state *gc; /* services/gc.h: gc_schedule(ctx), gc_run_now(ctx, err) */
+        const struct berthd_config *config; /* berthd/config.h (registries, hosts_dir, log level); may be NULL */
 
         service_plugin **plugins;
         size_t n_plugins;
@@ -65,6 +71,29 @@ int introspection_service_register(service_context *ctx, berr **err);
 int namespaces_service_register(service_context *ctx, berr **err);
 /* grpc.health.v1.Health, listed as containerd's io.containerd.grpc.v1/healthcheck. */
 int health_service_register(service_context *ctx, berr **err);
+/* containerd.services.snapshots.v1.Snapshots; needs ctx->db and a snapshotter. */
+int snapshots_service_register(service_context *ctx, berr **err);
+/* containerd.services.diff.v1.Diff (Apply on worker threads); needs ctx->db and ctx->content. */
+int diff_service_register(service_context *ctx, berr **err);
+
+/* containerd.services.{content,leases,images}.v1 (content/leases/images.c); need ctx->db (content also
+ * ctx->content). The garbage collector (gc.h) comes with them: gc_init before, gc_free in service_context_done. */
+int content_service_register(service_context *ctx, berr **err);
+int leases_service_register(service_context *ctx, berr **err);
+int images_service_register(service_context *ctx, berr **err);
+
+/* containerd.services.events.v1.Events (Publish, Forward, Subscribe); needs ctx->events. */
+int events_service_register(service_context *ctx, berr **err);
+
+/* berth.v1.Berth (Pull, Info, ImportImage, ExportImage); needs ctx->db and ctx->content. */
+int berth_service_register(service_context *ctx, berr **err);
+
+/* containerd.services.containers.v1.Containers (containers.c); needs ctx->db; publishes the /containers/ events. */
+int containers_service_register(service_context *ctx, berr **err);
+
+/* containerd.services.tasks.v1.Tasks; creates ctx->runtime (the task manager) and reconnects to the shims of a
+ * previous run; needs ctx->db. */
+int tasks_service_register(service_context *ctx, berr **err);
 
 /* Every service this build has that the context can support (those needing ctx->db are skipped without it). */
 int services_register_all(service_context *ctx, berr **err);

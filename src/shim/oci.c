@@ -4,62 +4,18 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
-#include <linux/magic.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
+#include "basic/oci-detect.h"
 #include "shim/oci.h"
 
-static bool binary_in_path(const char *name) {
-        if (strchr(name, '/'))
-                return access(name, X_OK) == 0;
-        const char *path = getenv("PATH");
-        if (!path)
-                path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        _cleanup_free_ char *copy = xstrdup(path);
-        char *save = NULL;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *full = xasprintf("%s/%s", dir, name);
-                if (access(full, X_OK) == 0)
-                        return true;
-        }
-        return false;
-}
-
-/* True when a cgroup2 hierarchy is mounted beside v1 ones and still has controllers: crun 1.8 then fails with
- * "cgroups in hybrid mode not supported, drop all controllers from cgroupv2". */
-static bool hybrid_with_v2_controllers(void) {
-        struct statfs root, unified;
-        if (statfs("/sys/fs/cgroup", &root) < 0 || root.f_type == CGROUP2_SUPER_MAGIC)
-                return false;
-        if (statfs("/sys/fs/cgroup/unified", &unified) < 0 || unified.f_type != CGROUP2_SUPER_MAGIC)
-                return false;
-        _cleanup_free_ char *controllers = NULL;
-        size_t len = 0;
-        if (read_file("/sys/fs/cgroup/unified/cgroup.controllers", &controllers, &len, 4096, NULL) < 0)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (controllers[i] != ' ' && controllers[i] != '\n')
-                        return true;
-        return false;
-}
-
 const char *oci_default_binary(oci_choice *ret_choice, const char **ret_reason) {
-        if (!binary_in_path("crun")) {
-                *ret_choice = OCI_CHOICE_RUNC;
-                *ret_reason = "crun is not installed";
-                return "runc";
-        }
-        if (hybrid_with_v2_controllers()) {
-                *ret_choice = OCI_CHOICE_RUNC;
-                *ret_reason = "crun cannot create containers on this hybrid cgroup layout (cgroup2 still holds controllers)";
-                return "runc";
-        }
-        *ret_choice = OCI_CHOICE_CRUN;
-        *ret_reason = "crun works on this host";
-        return "crun";
+        bool crun;
+        const char *binary = oci_detect_default(&crun, ret_reason);
+        *ret_choice = crun ? OCI_CHOICE_CRUN : OCI_CHOICE_RUNC;
+        return binary;
 }
 
 char *oci_default_root(const char *binary) {
