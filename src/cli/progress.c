@@ -20,6 +20,9 @@ typedef struct blob_state {
         char *media_type;
         char *status;
         int64_t total, offset, rate;
+        /* for a rate the daemon did not give: the first offset seen downloading, and when */
+        int64_t rate_base;
+        uint64_t rate_since;
         /* plain mode */
         char *printed_status;
         uint64_t printed_at;
@@ -99,6 +102,27 @@ static const char *blob_kind(const char *media_type) {
         return "layer";
 }
 
+/* The daemon's rate, else the average since this view first saw the blob downloading; 0 = unknown yet. */
+static int64_t blob_rate(const blob_state *b) {
+        if (b->rate > 0)
+                return b->rate;
+        uint64_t dt = b->rate_since ? now_usec() - b->rate_since : 0;
+        if (dt < 200 * 1000 || b->offset <= b->rate_base)
+                return 0;
+        return (int64_t) ((double) (b->offset - b->rate_base) * 1e6 / (double) dt);
+}
+
+/* " 45.6 MiB/s" or "" while unknown */
+static const char *format_rate(const blob_state *b, char buf[static 24]) {
+        char size[16];
+        int64_t r = blob_rate(b);
+        if (r <= 0)
+                buf[0] = '\0';
+        else
+                snprintf(buf, 24, " %s/s", format_size(r, size));
+        return buf;
+}
+
 /* "12.3 MiB / 25.0 MiB" (or just the offset while the total is unknown) */
 static void format_bytes(const blob_state *b, char *buf, size_t n) {
         char done[16], total[16];
@@ -138,7 +162,7 @@ static void draw(progress_view *v) {
         for (size_t i = 0; i < v->n_blobs; i++) {
                 const blob_state *b = &v->blobs[i];
                 _cleanup_free_ char *id = format_short_digest(b->digest);
-                char bytes[48], rate[16], bar[BAR_WIDTH + 3], line[256];
+                char bytes[48], rate[24], size[16], bar[BAR_WIDTH + 3], line[256];
                 format_bytes(b, bytes, sizeof bytes);
                 if (strcmp(b->status, "downloading") == 0 && b->total > 0) {
                         size_t fill = (size_t) (BAR_WIDTH * (double) b->offset / (double) b->total);
@@ -149,11 +173,11 @@ static void draw(progress_view *v) {
                                 bar[1 + k] = k < fill ? '=' : k == fill ? '>' : ' ';
                         bar[BAR_WIDTH + 1] = ']';
                         bar[BAR_WIDTH + 2] = '\0';
-                        snprintf(line, sizeof line, "%s %-8s %-11s %s %s  %s/s", id, blob_kind(b->media_type),
-                                 b->status, bar, bytes, format_size(b->rate, rate));
+                        snprintf(line, sizeof line, "%s %-8s %-11s %s %s%s", id, blob_kind(b->media_type),
+                                 b->status, bar, bytes, format_rate(b, rate));
                 } else if (finished(b->status))
                         snprintf(line, sizeof line, "%s %-8s %-11s %s", id, blob_kind(b->media_type), b->status,
-                                 format_size(b->total > 0 ? b->total : b->offset, rate));
+                                 format_size(b->total > 0 ? b->total : b->offset, size));
                 else
                         snprintf(line, sizeof line, "%s %-8s %s", id, blob_kind(b->media_type), b->status);
                 put_line(v, line, width);
@@ -178,10 +202,10 @@ static void plain_blob(progress_view *v, blob_state *b) {
         if (!*b->status)
                 return;
         _cleanup_free_ char *id = format_short_digest(b->digest);
-        char bytes[48], rate[16], size[16];
+        char bytes[48], rate[24], size[16];
         if (downloading) {
                 format_bytes(b, bytes, sizeof bytes);
-                fprintf(v->out, "%s %s %s %s/s\n", id, b->status, bytes, format_size(b->rate, rate));
+                fprintf(v->out, "%s %s %s%s\n", id, b->status, bytes, format_rate(b, rate));
         } else if (finished(b->status))
                 fprintf(v->out, "%s %s %s\n", id, b->status, format_size(b->total > 0 ? b->total : b->offset, size));
         else
@@ -210,6 +234,10 @@ void progress_update(const berth_pull_progress *p, void *userdata) {
                 b->total = l->total;
                 b->offset = l->offset;
                 b->rate = l->rate;
+                if (!b->rate_since && strcmp(b->status, "downloading") == 0) {
+                        b->rate_since = now_usec();
+                        b->rate_base = b->offset;
+                }
                 if (!v->tty)
                         plain_blob(v, b);
         }

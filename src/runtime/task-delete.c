@@ -2,6 +2,8 @@
  * `delete` action → bundle removed. The same path cleans up after a failed create and after a shim that died. */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "basic/log.h"
 #include "containerd/events/task.pb-c.h"
@@ -39,9 +41,28 @@ void rt_publish_exit(rt_task *t, uint32_t pid, uint32_t exit_status, int64_t exi
         (void) event_publish(t->rt->events, t->ns, "/tasks/delete", &del.base, NULL);
 }
 
+/* A shim killed from outside cannot remove its socket (containerd leaves it too). Remove it when nothing accepts
+ * there any more; a live server (a grouped shim) keeps it. */
+static void remove_stale_socket(const char *bundle) {
+        _cleanup_free_ char *address = bundle_read_address(bundle);
+        if (!address)
+                return;
+        const char *path = strncmp(address, "unix://", 7) == 0 ? address + 7 : address;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (path[0] != '/' || strlen(path) >= sizeof sa.sun_path)
+                return;
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0 && errno == ECONNREFUSED && unlink(path) == 0)
+                log_debug("removed stale shim socket %s", path);
+}
+
 static void teardown_finish(teardown *td) {
         rt_task *t = td->t;
         if (t->rt) {
+                remove_stale_socket(t->bundle);
                 bundle_close_log(t);
                 _cleanup_berr_ berr *e = NULL;
                 if (bundle_remove(t->bundle, &e) < 0)

@@ -6,15 +6,28 @@
 #include "containerd/services/images/v1/images.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "metadata/metadata.h"
+#include "containerd/events/image.pb-c.h"
+#include "events/exchange.h"
 #include "services/common.h"
 #include "services/gc.h"
 #include "services/services.h"
 
-/* containerd publishes /images/create, /images/update and /images/delete here. berthd has no events service
- * yet: this is where the publisher goes. */
+/* /images/create, /images/update and /images/delete, as containerd publishes them (labels are left out: containerd's
+ * clients read only the name). ImageCreate and ImageUpdate share ImageDelete's field 1 (name). */
 static void images_publish(service_context *ctx, const char *topic, const char *ns, const char *name) {
-        (void) ctx;
-        log_debug("event %s: image %s in namespace %s", topic, name, ns);
+        if (strcmp(topic, "/images/delete") == 0) {
+                Containerd__Services__Images__V1__ImageDelete ev = CONTAINERD__SERVICES__IMAGES__V1__IMAGE_DELETE__INIT;
+                ev.name = (char *) name;
+                event_publish(ctx->events, ns, topic, &ev.base, NULL);
+        } else if (strcmp(topic, "/images/create") == 0) {
+                Containerd__Services__Images__V1__ImageCreate ev = CONTAINERD__SERVICES__IMAGES__V1__IMAGE_CREATE__INIT;
+                ev.name = (char *) name;
+                event_publish(ctx->events, ns, topic, &ev.base, NULL);
+        } else {
+                Containerd__Services__Images__V1__ImageUpdate ev = CONTAINERD__SERVICES__IMAGES__V1__IMAGE_UPDATE__INIT;
+                ev.name = (char *) name;
+                event_publish(ctx->events, ns, topic, &ev.base, NULL);
+        }
 }
 
 static const char *request_namespace(grpc_call *call) {

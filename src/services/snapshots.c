@@ -9,6 +9,8 @@
 #include "basic/strv.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "services/common.h"
+#include "containerd/events/snapshot.pb-c.h"
+#include "events/exchange.h"
 #include "services/snapshots-internal.h"
 #include "services/snapshots-mounts.h"
 
@@ -84,6 +86,12 @@ static void handle_create(grpc_call *call, service_context *ctx,
                 return;
         }
         meta_labels_done(&labels);
+        if (kind == META_SNAPSHOT_ACTIVE) {
+                Containerd__Events__SnapshotPrepare ev = CONTAINERD__EVENTS__SNAPSHOT_PREPARE__INIT;
+                ev.key = req->key;
+                ev.parent = req->parent;
+                event_publish(ctx->events, r.ns, "/snapshot/prepare", &ev.base, NULL);
+        }
         Containerd__Services__Snapshots__V1__PrepareSnapshotResponse resp;
         protobuf_c_message_init(resp_desc, &resp);
         resp.mounts = service_mounts_to_pb(mounts, n);
@@ -209,6 +217,10 @@ static void snapshots_commit(grpc_call *call, const uint8_t *msg, size_t len, vo
                 service_finish_error(call, e);
                 return;
         }
+        Containerd__Events__SnapshotCommit ev = CONTAINERD__EVENTS__SNAPSHOT_COMMIT__INIT;
+        ev.key = req->key;
+        ev.name = req->name;
+        event_publish(ctx->events, r.ns, "/snapshot/commit", &ev.base, NULL);
         reply_empty(call);
 }
 
@@ -244,6 +256,9 @@ static void snapshots_remove(grpc_call *call, const uint8_t *msg, size_t len, vo
         }
         snapshot_backend_release(ctx, r.sn, removed.backend_id);
         meta_snapshot_done(&removed);
+        Containerd__Events__SnapshotRemove ev = CONTAINERD__EVENTS__SNAPSHOT_REMOVE__INIT;
+        ev.key = req->key;
+        event_publish(ctx->events, r.ns, "/snapshot/remove", &ev.base, NULL);
         reply_empty(call);
 }
 

@@ -213,7 +213,7 @@ PY
         run berth info
         echo "$output"
         [ "$status" -eq 0 ]
-        [[ "$output" == *"Version:      1.6.20+berth.0.1.0"* ]]
+        [[ "$output" == *"Version:      0.1.0"* ]]
         [[ "$output" == *"PID:          $(berthd_pid main)"* ]]
         [[ "$output" == *"Root Dir:     $(berthd_dir main)/root"* ]]
         [[ "$output" == *"Namespace:    default"* ]]

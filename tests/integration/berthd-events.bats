@@ -92,6 +92,16 @@ setup_file() {
         berthd_start ev
 }
 
+# Whatever a failed test left running (by the PIDs it recorded).
+teardown() {
+        local f
+        for f in "$BERTHD_TEST_DIR"/*.pid; do
+                [ -f "$f" ] || continue
+                kill "$(cat "$f")" 2>/dev/null || true
+                rm -f "$f"
+        done
+}
+
 teardown_file() {
         berthd_suite_teardown
 }
@@ -118,6 +128,7 @@ start_events() {
 stop_events() {
         local pid
         pid=$(cat "$BERTHD_TEST_DIR/$1.pid")
+        rm -f "$BERTHD_TEST_DIR/$1.pid"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
 }
@@ -217,6 +228,7 @@ forward() { timeout 20 python3 "$BERTHD_TEST_DIR/forward.py" "$(SOCK).ttrpc" "$@
         mkfifo "$BERTHD_TEST_DIR/stuck.fifo"
         sleep 600 <"$BERTHD_TEST_DIR/stuck.fifo" 3>&- &
         stuck=$!
+        echo "$stuck" >"$BERTHD_TEST_DIR/stuck-reader.pid"
         before=$(grep -c "events: subscriber added" "$(LOG)" || true)
         ctr -a "$(SOCK)" events >"$BERTHD_TEST_DIR/stuck.fifo" 2>/dev/null 3>&- &
         echo $! >"$BERTHD_TEST_DIR/stuck-ctr.pid"
@@ -234,6 +246,7 @@ forward() { timeout 20 python3 "$BERTHD_TEST_DIR/forward.py" "$(SOCK).ttrpc" "$@
         grep -q libasan "/proc/$pid/maps" || [ "$rss_after" -lt $((rss_before + 16384)) ]
         kill "$(cat "$BERTHD_TEST_DIR/stuck-ctr.pid")" "$stuck" 2>/dev/null || true
         wait "$(cat "$BERTHD_TEST_DIR/stuck-ctr.pid")" "$stuck" 2>/dev/null || true
+        rm -f "$BERTHD_TEST_DIR/stuck-ctr.pid" "$BERTHD_TEST_DIR/stuck-reader.pid"
         # berthd still serves subscribers
         start_events after
         bctr ev namespaces create evns3

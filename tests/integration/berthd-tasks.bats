@@ -37,6 +37,12 @@ teardown_file() {
                 kill -9 "$pid" 2>/dev/null
         done
         berthd_suite_teardown
+        # The namespace-level cgroups and runc state dir that runc leaves (as under containerd); empty by now.
+        local d
+        for d in /sys/fs/cgroup/*/"$TNS" /sys/fs/cgroup/unified/"$TNS"; do
+                [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+        done
+        rmdir "/run/containerd/runc/$TNS" 2>/dev/null || true
 }
 
 c() { bctr a -n "$TNS" "$@"; }

@@ -134,7 +134,7 @@ TEST(progress_terminal_redraws_in_place) {
         ASSERT_EQ(count(out, "\033[3A"), 1);
         ASSERT_EQ(count(out, "\033[2K"), 7);
         ASSERT_NOT_NULL(strstr(out, "\033[2Ksha256:222222222222 layer    downloading [===========>            ] "
-                                    "12.3 MiB / 25.0 MiB  45.6 MiB/s\n"));
+                                    "12.3 MiB / 25.0 MiB 45.6 MiB/s\n"));
         ASSERT_NOT_NULL(strstr(out, "\033[2Ksha256:111111111111 manifest done        500 B\n"));
         /* the final drawing shows every blob done */
         const char *last = strstr(out, "\033[3A");
@@ -142,4 +142,27 @@ TEST(progress_terminal_redraws_in_place) {
         ASSERT_NOT_NULL(strstr(last, "sha256:222222222222 layer    done        25.0 MiB\n"));
         ASSERT_NOT_NULL(strstr(last, "docker.io/library/busybox:latest: done "));
         ASSERT_NULL(strstr(last, "downloading"));
+}
+
+TEST(progress_rate_without_the_daemons) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        progress_view *v = progress_new(f, false, "x");
+        berth_layer_progress l = layer(L1, MT_LAYER, "downloading", 0, 4 << 20, 0);
+        berth_pull_progress p = { .phase = "fetching", .layers = &l, .n_layers = 1 };
+        progress_update(&p, v);
+        usleep(1100 * 1000); /* past the plain mode's interval, and enough time for a rate */
+        l.offset = 2 << 20;
+        progress_update(&p, v);
+        progress_free(v);
+        fclose(f);
+        /* first line: no rate known yet; second: about 2 MiB / 1.1 s */
+        const char *second = strstr(buf, "sha256:111111111111 downloading 2.0 MiB / 4.0 MiB ");
+        ASSERT_NOT_NULL(strstr(buf, "sha256:111111111111 downloading 0 B / 4.0 MiB\n"));
+        ASSERT_NOT_NULL(second);
+        ASSERT_NOT_NULL(strstr(second, " MiB/s\n"));
+        double rate = atof(second + strlen("sha256:111111111111 downloading 2.0 MiB / 4.0 MiB "));
+        ASSERT_TRUE(rate > 1.0 && rate < 2.0);
+        free(buf);
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -66,7 +67,26 @@ static void serve(const char *dir, const char *sock) {
         exit(0); /* not _exit: LeakSanitizer checks the server at exit in the sanitizer build */
 }
 
+/* The server of a test that failed half-way (an ASSERT jumps past server_stop): stopped by the next start. */
+static server leftover;
+
+static void server_reap(server *s) {
+        if (s->pid > 0) {
+                kill(s->pid, SIGTERM);
+                waitpid(s->pid, NULL, 0);
+                s->pid = 0;
+        }
+        if (s->dir[0])
+                (void) rm_rf(s->dir, NULL);
+        s->dir[0] = '\0';
+}
+
+__attribute__((destructor)) static void server_reap_at_exit(void) {
+        server_reap(&leftover);
+}
+
 static void server_start(server *s) {
+        server_reap(&leftover);
         memset(s, 0, sizeof *s);
         strcpy(s->dir, "/tmp/berth-svc-content-XXXXXX");
         ASSERT_NOT_NULL(mkdtemp(s->dir));
@@ -75,9 +95,11 @@ static void server_start(server *s) {
         s->pid = fork();
         ASSERT_TRUE(s->pid >= 0);
         if (s->pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a test binary that died */
                 log_set_level(LOG_LVL_WARN);
                 serve(s->dir, s->sock);
         }
+        leftover = *s;
         for (int i = 0; i < 500; i++) {
                 struct stat st;
                 if (stat(s->sock, &st) == 0)
@@ -93,6 +115,7 @@ static void server_stop(server *s) {
                 kill(s->pid, SIGTERM);
                 waitpid(s->pid, &status, 0);
         }
+        leftover = (server) { 0 };
         ASSERT_OK(rm_rf(s->dir, NULL));
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
