@@ -43,6 +43,7 @@ SHIM_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
 DAEMON_SRC := $(sort $(wildcard src/grpc/*.c src/metadata/*.c src/content/*.c src/snapshots/*.c src/images/*.c \
                                 src/remotes/*.c src/services/*.c src/events/*.c src/runtime/*.c src/spec/*.c \
                                 src/logs/*.c))
+DAEMON_SRC := $(filter-out src/logs/logger-main.c,$(DAEMON_SRC))
 DAEMON_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(DAEMON_SRC))
 BERTHD_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/berthd/*.c)))
 CLIENT_O := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/client/*.c)))

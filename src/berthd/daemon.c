@@ -11,6 +11,7 @@
 #include "events/ttrpc-endpoint.h"
 #include "snapshots/snapshots.h"
 #include "berthd/dirs.h"
+#include "berthd/memory.h"
 #include "grpc/grpc.h"
 #include "metadata/db.h"
 #include "services/berth-version.h"
@@ -226,7 +227,10 @@ fail:
 int berthd_run(berthd *d) {
         log_info("berthd %s (containerd API %s) serving on %s, root %s, state %s, pid %ld", BERTH_VERSION,
                  BERTH_CONTAINERD_API_VERSION, d->cfg->address, d->cfg->root, d->cfg->state, (long) getpid());
+        berthd_memory *memory; /* trims idle memory: see memory.h */
+        berthd_memory_watch(d->loop, &memory);
         int r = ev_loop_run(d->loop);
+        berthd_memory_free(memory);
         if (r < 0) {
                 log_error("event loop failed: %s", strerror(-r));
                 return 1;

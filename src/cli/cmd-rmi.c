@@ -42,8 +42,8 @@ static int names_by_id(berth_client *c, const char *id, char ***ret, berr **err)
                 if (strncmp(d, hex, strlen(hex)) != 0)
                         continue;
                 if (digest && strcmp(digest, images[i].digest) != 0) {
-                        r = berr_set(err, BERR_FAILED_PRECONDITION, 0,
-                                     "image ID %s is ambiguous: it matches %s and %s", id, digest, images[i].digest);
+                        r = berr_set(err, BERR_FAILED_PRECONDITION, 0, "image ID %s is ambiguous: it matches %s and %s",
+                                     id, digest, images[i].digest);
                         break;
                 }
                 digest = images[i].digest;

@@ -1,6 +1,7 @@
 /* berth: the command line client of berthd. Global options, then a command:
  *   berth [-a ADDRESS] [-n NAMESPACE] COMMAND [OPTIONS] [ARGS]
- * ADDRESS defaults to $BERTH_ADDRESS, then /run/berth/berthd.sock; NAMESPACE to $BERTH_NAMESPACE, then "default". */
+ * ADDRESS defaults to $BERTH_ADDRESS, then /run/berth/berthd.sock; NAMESPACE to $BERTH_NAMESPACE, then
+ * "default". */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

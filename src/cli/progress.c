@@ -207,7 +207,8 @@ static void plain_blob(progress_view *v, blob_state *b) {
                 format_bytes(b, bytes, sizeof bytes);
                 fprintf(v->out, "%s %s %s%s\n", id, b->status, bytes, format_rate(b, rate));
         } else if (finished(b->status))
-                fprintf(v->out, "%s %s %s\n", id, b->status, format_size(b->total > 0 ? b->total : b->offset, size));
+                fprintf(v->out, "%s %s %s\n", id, b->status,
+                        format_size(b->total > 0 ? b->total : b->offset, size));
         else
                 fprintf(v->out, "%s %s\n", id, b->status);
         free(b->printed_status);

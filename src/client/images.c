@@ -74,7 +74,8 @@ int berth_images_list(berth_client *c, const char *const *filters, berth_image *
 }
 
 int berth_image_get(berth_client *c, const char *name, berth_image *ret, berr **err) {
-        Containerd__Services__Images__V1__GetImageRequest req = CONTAINERD__SERVICES__IMAGES__V1__GET_IMAGE_REQUEST__INIT;
+        Containerd__Services__Images__V1__GetImageRequest req =
+                CONTAINERD__SERVICES__IMAGES__V1__GET_IMAGE_REQUEST__INIT;
         req.name = (char *) name;
         ProtobufCMessage *m = NULL;
         if (client_unary(c, "/containerd.services.images.v1.Images/Get", &req.base,

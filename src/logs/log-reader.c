@@ -95,7 +95,8 @@ static int list_files(log_reader *r, name_ino **ret, size_t *ret_n, berr **err) 
                 v[n++] = (name_ino) { .index = (unsigned) k, .ino = st.st_ino };
         }
         closedir(d);
-        qsort(v, n, sizeof *v, cmp_oldest_first);
+        if (n > 1)
+                qsort(v, n, sizeof *v, cmp_oldest_first);
         *ret = v;
         *ret_n = n;
         return 0;

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "logs/logs.h"
 
@@ -60,6 +61,15 @@ int main(int argc, char **argv) {
         }
         signal(SIGPIPE, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
+        /* The stop signals stay blocked except inside ppoll(), so one arriving just before the wait is not
+         * missed (it interrupts the ppoll instead). */
+        sigset_t stop, waitmask;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        sigprocmask(SIG_BLOCK, &stop, &waitmask);
+        sigdelset(&waitmask, SIGTERM);
+        sigdelset(&waitmask, SIGINT);
         struct sigaction sa = { .sa_handler = on_term };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
@@ -88,7 +98,8 @@ int main(int argc, char **argv) {
                 struct pollfd p[_LOG_STREAM_MAX];
                 for (int i = 0; i < _LOG_STREAM_MAX; i++)
                         p[i] = (struct pollfd) { .fd = fds[i], .events = POLLIN };
-                int r = poll(p, _LOG_STREAM_MAX, dirty ? (int) (SYNC_INTERVAL_NS / 1000000) : -1);
+                struct timespec sync_wait = { .tv_sec = SYNC_INTERVAL_NS / 1000000000LL };
+                int r = ppoll(p, _LOG_STREAM_MAX, dirty ? &sync_wait : NULL, &waitmask);
                 if (r < 0 && errno != EINTR)
                         break;
                 if (r == 0 || (dirty && log_now_ns() - last_sync >= SYNC_INTERVAL_NS)) {

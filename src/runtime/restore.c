@@ -51,7 +51,8 @@ static void on_state(rt_task *t, const berr *e, const rt_state *s, void *userdat
         r->live++;
         if (s->status == RT_STATUS_STOPPED) {
                 log_info("task %s/%s exited while berthd was down (status %u)", t->ns, t->id, s->exit_status);
-                rt_publish_exit(t, t->pid, t->exit_status, t->exited_at ? t->exited_at : now_realtime_nsec(), false);
+                int64_t at = t->exited_at ? t->exited_at : now_realtime_nsec();
+                rt_publish_exit(t, t->pid, t->exit_status, at, false);
         } else {
                 log_debug("task %s/%s reconnected, pid %u", t->ns, t->id, t->pid);
                 rt_task_watch_exit(t);

@@ -22,8 +22,8 @@ const char *runtime_oci_binary(const runtime *rt, const char *runtime_name) {
         return runtime_name && is_runc_shim(runtime_name) ? rt->oci_auto : NULL;
 }
 
-static void on_task_exit(const char *ns, const char *topic, const char *type_url, const uint8_t *value, size_t len,
-                         int64_t timestamp_ns, void *userdata) {
+static void on_task_exit(const char *ns, const char *topic, const char *type_url, const uint8_t *value,
+                         size_t len, int64_t timestamp_ns, void *userdata) {
         runtime *rt = userdata;
         Containerd__Events__TaskExit *x = containerd__events__task_exit__unpack(NULL, len, value);
         if (!x)

@@ -144,7 +144,8 @@ int shim_action_run(runtime *rt, const char *shim, const char *ns, const char *i
                     int64_t timeout_ns, shim_action_fn cb, void *userdata, berr **err) {
         /* Runtime options are a few hundred bytes; they must fit the pipe so writing them cannot block. */
         if (stdin_len > 16384)
-                return berr_set(err, BERR_INVALID_ARGUMENT, 0, "runtime options too large (%zu bytes)", stdin_len);
+                return berr_set(err, BERR_INVALID_ARGUMENT, 0, "runtime options too large (%zu bytes)",
+                                stdin_len);
         int in_pipe[2], out_pipe[2];
         if (pipe2(in_pipe, O_CLOEXEC) < 0)
                 return berr_errno(err, errno, "pipe");

@@ -30,7 +30,8 @@ static void create_ctx_free(create_ctx *c) {
 
 /* The options Any sent to the shim: the task's, else the container's runtime options (containerd's order), with
  * berthd's OCI runtime filled in where the options leave binary_name empty. Returns the packed Any or NULL. */
-static uint8_t *effective_options(runtime *rt, const rt_create_opts *o, const char *runtime_name, size_t *ret_len) {
+static uint8_t *effective_options(runtime *rt, const rt_create_opts *o, const char *runtime_name,
+                                  size_t *ret_len) {
         const rt_any *src = o->task_options.type_url ? &o->task_options
                             : o->runtime_options.type_url ? &o->runtime_options
                                                           : NULL;
@@ -82,7 +83,8 @@ static uint8_t *pack_create_request(const rt_task *t, const rt_create_opts *o, c
         req.stdout = (char *) (o->stdout_path ? o->stdout_path : "");
         req.stderr = (char *) (o->stderr_path ? o->stderr_path : "");
         req.checkpoint = (char *) (o->checkpoint ? o->checkpoint : "");
-        Google__Protobuf__Any *any = options_any ? google__protobuf__any__unpack(NULL, options_len, options_any) : NULL;
+        Google__Protobuf__Any *any =
+                options_any ? google__protobuf__any__unpack(NULL, options_len, options_any) : NULL;
         req.options = any;
         Containerd__Types__Mount *mounts = xcalloc(o->n_rootfs + 1, sizeof *mounts);
         Containerd__Types__Mount **mp = xcalloc(o->n_rootfs + 1, sizeof *mp);
@@ -188,10 +190,12 @@ static void on_started(int exit_code, const char *out, size_t len, void *userdat
         }
         if (exit_code != 0) {
                 if (exit_code < 0)
-                        berr_set(&fail, BERR_UNKNOWN, 0, "failed to start shim: start failed: %.*s", (int) len, out);
+                        berr_set(&fail, BERR_UNKNOWN, 0, "failed to start shim: start failed: %.*s", (int) len,
+                                 out);
                 else
-                        berr_set(&fail, BERR_UNKNOWN, 0, "failed to start shim: start failed: %.*s: exit status %d",
-                                 (int) len, out, exit_code);
+                        berr_set(&fail, BERR_UNKNOWN, 0,
+                                 "failed to start shim: start failed: %.*s: exit status %d", (int) len, out,
+                                 exit_code);
                 create_fail(c, fail);
                 return;
         }
@@ -259,7 +263,8 @@ int runtime_task_create(runtime *rt, const rt_create_opts *o, rt_pid_fn cb, void
         c->options_any = effective_options(rt, o, runtime_name, &c->options_any_len);
         c->request = pack_create_request(t, o, c->options_any, c->options_any_len, &c->request_len);
         if (shim_action_run(rt, t->shim_binary, t->ns, t->id, t->bundle, "start", c->options_any,
-                            c->options_any_len, SHIM_STDERR_COMBINED, TIMEOUT_SHIM_START, on_started, c, err) < 0) {
+                            c->options_any_len, SHIM_STDERR_COMBINED, TIMEOUT_SHIM_START, on_started, c,
+                            err) < 0) {
                 bundle_close_log(t);
                 (void) bundle_remove(bundle, NULL);
                 t->phase = RT_PHASE_GONE;

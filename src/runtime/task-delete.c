@@ -201,7 +201,8 @@ static void on_delete(rt_task *t, const berr *e, const uint8_t *p, size_t len, v
         if (e)
                 berr_set(&d->shim_err, e->code, 0, "%s", e->msg);
         else {
-                Containerd__Task__V2__DeleteResponse *r = containerd__task__v2__delete_response__unpack(NULL, len, p);
+                Containerd__Task__V2__DeleteResponse *r =
+                        containerd__task__v2__delete_response__unpack(NULL, len, p);
                 if (r) {
                         d->exit = (rt_exit) { .pid = r->pid, .exit_status = r->exit_status,
                                               .exited_at = rt_timestamp_ns(r->exited_at) };

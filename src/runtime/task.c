@@ -365,7 +365,8 @@ int rt_task_delete_process(rt_task *t, const char *exec_id, rt_exit_fn cb, void 
         Containerd__Task__V2__DeleteRequest req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
         req.id = t->id;
         req.exec_id = (char *) exec_id;
-        return typed_call(t, "Delete", &req.base, on_delete_process, typed_new((void *) cb, userdata, exec_id), err);
+        return typed_call(t, "Delete", &req.base, on_delete_process, typed_new((void *) cb, userdata, exec_id),
+                          err);
 }
 
 /* ---- the connection and the exit watch ---- */

@@ -20,7 +20,7 @@ int services_register_all(service_context *ctx, berr **err) {
                 return -1;
         if (ctx->db && ctx->content && diff_service_register(ctx, err) < 0)
                 return -1;
-        if (ctx->db && tasks_service_register(ctx, err) < 0)
+        if (ctx->db && ctx->state && tasks_service_register(ctx, err) < 0)
                 return -1;
         if (ctx->db && ctx->content && berth_service_register(ctx, err) < 0)
                 return -1;

@@ -167,7 +167,8 @@ static void on_stats(rt_task *t, const berr *e, const uint8_t *p, size_t len, vo
         fanout *f = sl->f;
         size_t i = sl->i;
         free(sl);
-        Containerd__Task__V2__StatsResponse *r = e ? NULL : containerd__task__v2__stats_response__unpack(NULL, len, p);
+        Containerd__Task__V2__StatsResponse *r =
+                e ? NULL : containerd__task__v2__stats_response__unpack(NULL, len, p);
         if (e && e->code != BERR_NOT_FOUND && e->code != BERR_UNAVAILABLE)
                 log_error("collecting metrics for %s: %s", rt_task_id(t), e->msg);
         if (r && r->stats) {

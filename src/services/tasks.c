@@ -97,13 +97,15 @@ static void on_started(rt_task *t, const berr *e, uint32_t pid, void *userdata) 
                 tasks_finish_error(call, e);
                 return;
         }
-        Containerd__Services__Tasks__V1__StartResponse resp = CONTAINERD__SERVICES__TASKS__V1__START_RESPONSE__INIT;
+        Containerd__Services__Tasks__V1__StartResponse resp =
+                CONTAINERD__SERVICES__TASKS__V1__START_RESPONSE__INIT;
         resp.pid = pid;
         grpc_call_reply(call, &resp.base);
 }
 
 static void tasks_start(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
-        DECODE(Containerd__Services__Tasks__V1__StartRequest, containerd__services__tasks__v1__start_request__descriptor);
+        DECODE(Containerd__Services__Tasks__V1__StartRequest,
+               containerd__services__tasks__v1__start_request__descriptor);
         rt_task *t = tasks_lookup(call, userdata, req->container_id, NULL);
         berr *e = NULL;
         if (t && rt_task_start(t, req->exec_id, on_started, call, &e) < 0)
@@ -190,7 +192,8 @@ static void on_get_state(rt_task *t, const berr *e, const rt_state *s, void *use
 }
 
 static void tasks_get(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
-        DECODE(Containerd__Services__Tasks__V1__GetRequest, containerd__services__tasks__v1__get_request__descriptor);
+        DECODE(Containerd__Services__Tasks__V1__GetRequest,
+               containerd__services__tasks__v1__get_request__descriptor);
         rt_task *t = tasks_lookup(call, userdata, req->container_id, NULL);
         berr *e = NULL;
         if (t && rt_task_state(t, req->exec_id, on_get_state, call, &e) < 0)
@@ -198,7 +201,8 @@ static void tasks_get(grpc_call *call, const uint8_t *msg, size_t len, void *use
 }
 
 static void tasks_kill(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
-        DECODE(Containerd__Services__Tasks__V1__KillRequest, containerd__services__tasks__v1__kill_request__descriptor);
+        DECODE(Containerd__Services__Tasks__V1__KillRequest,
+               containerd__services__tasks__v1__kill_request__descriptor);
         rt_task *t = tasks_lookup(call, userdata, req->container_id, NULL);
         berr *e = NULL;
         if (t && rt_task_kill(t, req->exec_id, req->signal, req->all, on_empty, call, &e) < 0)
@@ -433,7 +437,8 @@ static void on_waited(rt_task *t, const berr *e, const rt_exit *x, void *userdat
 }
 
 static void tasks_wait(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
-        DECODE(Containerd__Services__Tasks__V1__WaitRequest, containerd__services__tasks__v1__wait_request__descriptor);
+        DECODE(Containerd__Services__Tasks__V1__WaitRequest,
+               containerd__services__tasks__v1__wait_request__descriptor);
         rt_task *t = tasks_lookup(call, userdata, req->container_id, NULL);
         berr *e = NULL;
         if (t && rt_task_wait(t, req->exec_id, on_waited, call, &e) < 0)

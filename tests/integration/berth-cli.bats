@@ -85,7 +85,8 @@ berth() { timeout 60 "$BERTH" "$@"; }
 @test "daemon not running: clear message, exit 1" {
         run berth -a "$BERTHD_TEST_DIR/nothing-here.sock" images
         [ "$status" -eq 1 ]
-        [ "$output" = "berth: cannot connect to berthd at $BERTHD_TEST_DIR/nothing-here.sock: No such file or directory" ]
+        local want="berth: cannot connect to berthd at $BERTHD_TEST_DIR/nothing-here.sock: No such file or directory"
+        [ "$output" = "$want" ]
         # env var, and the unix:// form
         BERTH_ADDRESS=unix://$BERTHD_TEST_DIR/nothing-here.sock run berth version
         [ "$status" -eq 1 ]
@@ -112,8 +113,8 @@ berth() { timeout 60 "$BERTH" "$@"; }
         [[ "${lines[0]}" == "REPOSITORY"*"TAG"*"IMAGE ID"*"CREATED"*"SIZE" ]]
         local size
         size=$(python3 -c "print('%.1f MiB' % ($IMAGE_SIZE / 1048576))")
-        grep -Eq "^$REG/berth/busybox +latest +${MANIFEST_DIGEST:7:12} +(Less than a second|[0-9]+ seconds|About a minute) ago +$size\$" \
-                <<<"$output"
+        local since='(Less than a second|[0-9]+ seconds|About a minute) ago'
+        grep -Eq "^$REG/berth/busybox +latest +${MANIFEST_DIGEST:7:12} +$since +$size\$" <<<"$output"
         run berth images -q
         [ "$status" -eq 0 ]
         [ "$output" = "${MANIFEST_DIGEST:7:12}" ]

@@ -180,7 +180,7 @@ top_chain() { # the gc.ref.snapshot label on the image's config blob
         for d in $(bctr "$I" content ls -q); do
                 [ "$(sha256sum "$blobs/${d#sha256:}" | cut -d' ' -f1)" = "${d#sha256:}" ]
         done
-        [ -z "$(bctr "$I" content active)" ]
+        [ -z "$(bctr "$I" content active | tail -n +2)" ]
         # the killed pull's lease still holds what it had; dropping it and collecting leaves no ingest behind
         for l in $(bctr "$I" leases ls -q); do bctr "$I" leases rm --sync "$l"; done
         [ "$(ls "$ingest" | wc -l)" -eq 0 ]

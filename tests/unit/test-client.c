@@ -52,7 +52,8 @@ static void store_init(void) {
                add_blob(xstrdup("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
                                 "\"config\":{\"digest\":\"sha256:c\",\"size\":100},\"layers\":[{\"size\":1000},"
                                 "{\"size\":2000}]}")));
-        const char *other = add_blob(xstrdup("{\"schemaVersion\":2,\"config\":{\"size\":1},\"layers\":[{\"size\":1}]}"));
+        const char *other =
+                add_blob(xstrdup("{\"schemaVersion\":2,\"config\":{\"size\":1},\"layers\":[{\"size\":1}]}"));
         strcpy(store.index_digest,
                add_blob(xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
                                   "\"manifests\":[{\"digest\":\"%s\",\"size\":1,\"platform\":{\"os\":\"plan9\","
@@ -113,7 +114,8 @@ static Containerd__Services__Images__V1__Image *image_proto(size_t i, Containerd
 static void h_version(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         const char *ns = grpc_call_metadata(call, "containerd-namespace");
         snprintf(seen.namespace_, sizeof seen.namespace_, "%s", ns ? ns : "");
-        Containerd__Services__Version__V1__VersionResponse r = CONTAINERD__SERVICES__VERSION__V1__VERSION_RESPONSE__INIT;
+        Containerd__Services__Version__V1__VersionResponse r =
+                CONTAINERD__SERVICES__VERSION__V1__VERSION_RESPONSE__INIT;
         r.version = (char *) "1.6.20+berth.test";
         r.revision = (char *) "rev1";
         grpc_call_reply(call, &r.base);

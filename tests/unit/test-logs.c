@@ -208,7 +208,7 @@ TEST(record_encoding_is_docker_json) {
         size_t len = 0, cap = 0;
         const char text[] = "tab\there \"q\" back\\slash \x01 caf\xc3\xa9 bad\xff\xfe end\n";
         log_record_encode(&buf, &len, &cap, LOG_STREAM_STDERR, text, sizeof text - 1, T0);
-        buf = xrealloc(buf, len + 1);
+        buf = xrealloc(buf, cap = len + 1);
         buf[len] = 0;
         ASSERT_STREQ(buf, "{\"log\":\"tab\\there \\\"q\\\" back\\\\slash \\u0001 caf\xc3\xa9 bad\\ufffd\\ufffd end\\n\","
                           "\"stream\":\"stderr\",\"time\":\"2024-05-01T12:00:00.000000000Z\"}\n");

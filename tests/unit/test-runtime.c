@@ -233,13 +233,17 @@ static rt_create_opts create_opts(const char *runtime_name) {
         };
 }
 
-static char *bundle_file(const char *name) {
+static char *bundle_file_len(const char *name, size_t *ret_len) {
         char *path = xasprintf("%s/tasks/ns1/t1/%s", F.state, name);
         char *data = NULL;
-        if (read_file(path, &data, NULL, 1 << 20, NULL) < 0)
+        if (read_file(path, &data, ret_len, 1 << 20, NULL) < 0)
                 data = NULL;
         free(path);
         return data;
+}
+
+static char *bundle_file(const char *name) {
+        return bundle_file_len(name, NULL);
 }
 
 TEST(shim_binary_names) {
@@ -311,10 +315,11 @@ TEST(create_start_wait_kill_delete) {
                                                   rt->self_path);
         ASSERT_STREQ(env, want_env);
         /* --oci-runtime given: the shim got Any{containerd.runc.v1.Options{binary_name}} on stdin. */
-        _cleanup_free_ char *stdin_data = bundle_file("stdin.bin");
+        size_t stdin_len = 0;
+        _cleanup_free_ char *stdin_data = bundle_file_len("stdin.bin", &stdin_len);
         ASSERT_NOT_NULL(stdin_data);
-        ASSERT_NOT_NULL(memmem(stdin_data, 64, "containerd.runc.v1.Options", 26));
-        ASSERT_NOT_NULL(memmem(stdin_data, 64, "/bin/true", 9));
+        ASSERT_NOT_NULL(memmem(stdin_data, stdin_len, "containerd.runc.v1.Options", 26));
+        ASSERT_NOT_NULL(memmem(stdin_data, stdin_len, "/bin/true", 9));
         struct stat st;
         _cleanup_free_ char *fifo = xasprintf("%s/log", bundle);
         ASSERT_OK(stat(fifo, &st));
