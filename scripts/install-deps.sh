@@ -17,6 +17,8 @@ PACKAGES=(
         clang libclang-rt-14-dev
         # OCI runtimes and the reference containerd (compatibility tests, benchmarks)
         crun runc containerd criu
+        # the podman side of bench/run.sh (start-to-exit latency)
+        podman
         # test image and tests
         busybox-static umoci skopeo bats jq python3 socat
         # tools the tests call: ip, mount/unshare/nsenter, script (pty), ps/pgrep

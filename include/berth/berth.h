@@ -155,8 +155,9 @@ typedef struct berth_export_opts {
 int berth_image_export(berth_client *c, const char *const *refs, const char *path, const berth_export_opts *opts,
                        berr **err);
 
-/* Docker's short-name habit: "busybox" -> "docker.io/library/busybox:latest", "me/app" -> "docker.io/me/app:latest",
- * "host:5000/x" -> "host:5000/x:latest"; names with a tag or digest keep it. Returns a malloc'd string. */
+/* Docker's short-name habit: "busybox" -> "docker.io/library/busybox:latest", "me/app" ->
+ * "docker.io/me/app:latest", "host:5000/x" -> "host:5000/x:latest"; names with a tag or digest keep it. Returns a
+ * malloc'd string. */
 char *berth_reference_normalize(const char *ref);
 
 /* ---- containers (next release: these return UNIMPLEMENTED "not implemented yet") ---- */

@@ -17,6 +17,12 @@
 #define GROWTH_KIB 128
 #define SETTLED_KIB 16
 
+/* Test builds only (-DBERTHD_MEMORY_STRESS): trim at every look, 50 times a second, whatever the daemon is doing,
+ * to show that trimming never changes behaviour. */
+#ifdef BERTHD_MEMORY_STRESS
+#define STRESS_PERIOD_USEC (20 * 1000)
+#endif
+
 struct berthd_memory {
         ev_source *timer;
         unsigned long base_kib; /* resident size right after the last trim */
@@ -134,14 +140,19 @@ bool berthd_memory_trim(void) {
 
 static int on_watch(ev_source *s, void *userdata) {
         berthd_memory *m = userdata;
+#ifdef STRESS_PERIOD_USEC
+        berthd_memory_trim();
+        ev_timer_set(s, STRESS_PERIOD_USEC);
+        return 0;
+#endif
         unsigned long now = berthd_memory_resident_kib();
-        bool settled = now + SETTLED_KIB >= m->last_kib && now <= m->last_kib + SETTLED_KIB;
+        unsigned long change = now > m->last_kib ? now - m->last_kib : m->last_kib - now;
         if (m->trimmed || now < m->base_kib) {
                 /* The first look after a trim faults the code it runs back in (the kernel maps a whole block of
                  * the page cache around each fault): that, not the trim's own result, is the idle level. */
                 m->base_kib = now;
                 m->trimmed = false;
-        } else if (now > m->base_kib + GROWTH_KIB && settled && berthd_memory_trim()) {
+        } else if (now > m->base_kib + GROWTH_KIB && change <= SETTLED_KIB && berthd_memory_trim()) {
                 unsigned long after = berthd_memory_resident_kib();
                 log_debug("idle memory trim: resident %lu KiB -> %lu KiB", now, after);
                 m->trimmed = true;

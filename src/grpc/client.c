@@ -492,7 +492,10 @@ int grpc_stream_send(grpc_stream *s, const ProtobufCMessage *msg, berr **err) {
         }
         grpc_bufq_push_protobuf(&s->sendq, msg);
         stream_resume(s);
-        /* Block while the queue drains into HTTP/2 flow control: big uploads pace themselves by the server. */
+        /* Block while the queue drains into HTTP/2 flow control: big uploads pace themselves by the server. Flush
+         * before the first wait: a small message leaves the queue at once, and waiting for the server then would
+         * wait forever (it has nothing to say until the upload ends). */
+        client_flush(s->c);
         while (s->sendq.bytes > 0 && !stream_check_stuck(s))
                 client_pump(s->c, s->deadline);
         if (s->done && s->code != BERR_OK)

@@ -56,6 +56,7 @@ typedef struct bc_service {
         char *self_dir;    /* berthd's directory (shims are searched there too) */
         bc_waiter *waiters;
         ev_source *startup; /* the one-off start-up pass (restarts after a daemon restart) */
+        struct bc_starting *starting; /* tasks being created and started (berth-containers-life.c) */
 } bc_service;
 
 /* ---- berth-containers.c: common ---- */
@@ -100,12 +101,12 @@ int bc_image_resolve(bc_service *s, const char *ns, const char *name, bc_image *
 
 /* ---- berth-containers-snapshot.c ---- */
 
-int bc_snapshot_prepare(bc_service *s, const char *ns, const char *snapshotter, const char *key, const char *parent,
+int bc_snapshot_prepare(bc_service *s, const char *ns, const char *sn_name, const char *key, const char *parent,
                         berth_mount **ret, size_t *ret_n, berr **err);
-int bc_snapshot_mounts(bc_service *s, const char *ns, const char *snapshotter, const char *key, berth_mount **ret,
+int bc_snapshot_mounts(bc_service *s, const char *ns, const char *sn_name, const char *key, berth_mount **ret,
                        size_t *ret_n, berr **err);
 /* A missing snapshot is fine. */
-int bc_snapshot_remove(bc_service *s, const char *ns, const char *snapshotter, const char *key, berr **err);
+int bc_snapshot_remove(bc_service *s, const char *ns, const char *sn_name, const char *key, berr **err);
 
 /* ---- berth-containers-io.c: FIFOs relayed to a call (and to a log writer) ---- */
 

@@ -41,7 +41,7 @@ static void export_call_free(export_call *ec) {
                 atomic_store(&ec->cancel, true);
                 pthread_join(ec->thread, NULL);
         }
-        berth_wakeup_free(ec->wakeup);
+        berthsvc_wakeup_free(ec->wakeup);
         safe_close(ec->fd);
         free(ec->ns);
         strv_free(ec->refs);
@@ -58,11 +58,11 @@ static void fail(export_call *ec, berr *e) {
 }
 
 static int run_export(export_call *ec, berr **err) {
-        _cleanup_free_ char *db_path = berth_db_path(ec->ctx);
+        _cleanup_free_ char *db_path = berthsvc_db_path(ec->ctx);
         _cleanup_meta_db_ meta_db *db = NULL;
         if (meta_db_open(db_path, &db, err) < 0)
                 return -1;
-        unpack_env env = berth_unpack_env(ec->ctx, ec->ns);
+        unpack_env env = berthsvc_unpack_env(ec->ctx, ec->ns);
         env.db = db;
         env.cancel = &ec->cancel;
         _cleanup_platform_matcher_ platform_matcher *matcher = NULL;
@@ -82,7 +82,7 @@ static void *export_main(void *arg) {
         berr *e = NULL;
         if (run_export(ec, &e) < 0)
                 ec->error = e;
-        berth_wakeup_signal(ec->wakeup);
+        berthsvc_wakeup_signal(ec->wakeup);
         return NULL;
 }
 
@@ -130,12 +130,12 @@ static void on_export_done(void *userdata) {
                 return;
         }
         ec->size = st.st_size;
-        ec->wakeup = berth_wakeup_free(ec->wakeup);
+        ec->wakeup = berthsvc_wakeup_free(ec->wakeup);
         grpc_call_set_on_writable(ec->call, MAX_PENDING / 2, pump);
         pump(ec->call, NULL);
 }
 
-void berth_export(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
+void berthsvc_export(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         service_context *ctx = userdata;
         _cleanup_pb_ Berth__V1__ExportRequest *req = service_decode(call, &berth__v1__export_request__descriptor, msg,
                                                                     len);
@@ -161,7 +161,7 @@ void berth_export(grpc_call *call, const uint8_t *msg, size_t len, void *userdat
         ec->platform = xstrdup(req->platform ? req->platform : "");
         ec->docker_only = req->format && strcmp(req->format, "docker") == 0;
         grpc_call_set_state(call, ec);
-        if (berth_tmpfile(ctx, &ec->fd, &e) < 0 || berth_wakeup_new(ctx->loop, on_export_done, ec, &ec->wakeup, &e) < 0) {
+        if (berthsvc_tmpfile(ctx, &ec->fd, &e) < 0 || berthsvc_wakeup_new(ctx->loop, on_export_done, ec, &ec->wakeup, &e) < 0) {
                 fail(ec, e);
                 return;
         }
@@ -174,7 +174,7 @@ void berth_export(grpc_call *call, const uint8_t *msg, size_t len, void *userdat
         ec->started = true;
 }
 
-void berth_export_cancel(grpc_call *call, void *userdata) {
+void berthsvc_export_cancel(grpc_call *call, void *userdata) {
         export_call *ec = grpc_call_get_state(call);
         if (!ec)
                 return;

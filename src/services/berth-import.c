@@ -44,7 +44,7 @@ static void import_call_free(import_call *ic) {
                 atomic_store(&ic->cancel, true);
                 pthread_join(ic->thread, NULL);
         }
-        berth_wakeup_free(ic->wakeup);
+        berthsvc_wakeup_free(ic->wakeup);
         safe_close(ic->fd);
         free(ic->ns);
         free(ic->snapshotter);
@@ -63,14 +63,14 @@ static void fail(import_call *ic, berr *e) {
 }
 
 static int run_import(import_call *ic, berr **err) {
-        _cleanup_free_ char *db_path = berth_db_path(ic->ctx);
+        _cleanup_free_ char *db_path = berthsvc_db_path(ic->ctx);
         _cleanup_meta_db_ meta_db *db = NULL;
         if (meta_db_open(db_path, &db, err) < 0)
                 return -1;
         _cleanup_free_ char *lease = NULL;
         if (unpack_lease_create(db, ic->ns, "import", &lease, err) < 0)
                 return -1;
-        unpack_env env = berth_unpack_env(ic->ctx, ic->ns);
+        unpack_env env = berthsvc_unpack_env(ic->ctx, ic->ns);
         env.db = db;
         env.lease = lease;
         env.cancel = &ic->cancel;
@@ -106,7 +106,7 @@ static void *import_main(void *arg) {
         berr *e = NULL;
         if (run_import(ic, &e) < 0)
                 ic->error = e;
-        berth_wakeup_signal(ic->wakeup);
+        berthsvc_wakeup_signal(ic->wakeup);
         return NULL;
 }
 
@@ -149,7 +149,7 @@ static void on_import_done(void *userdata) {
         gc_schedule(ctx);
 }
 
-void berth_import_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
+void berthsvc_import_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         service_context *ctx = userdata;
         import_call *ic = grpc_call_get_state(call);
         berr *e = NULL;
@@ -165,7 +165,7 @@ void berth_import_message(grpc_call *call, const uint8_t *msg, size_t len, void 
                 ic->ns = xstrdup(ns);
                 ic->fd = -1;
                 grpc_call_set_state(call, ic);
-                if (berth_tmpfile(ctx, &ic->fd, &e) < 0) {
+                if (berthsvc_tmpfile(ctx, &ic->fd, &e) < 0) {
                         fail(ic, e);
                         return;
                 }
@@ -207,7 +207,7 @@ void berth_import_message(grpc_call *call, const uint8_t *msg, size_t len, void 
         }
 }
 
-void berth_import_half_close(grpc_call *call, void *userdata) {
+void berthsvc_import_half_close(grpc_call *call, void *userdata) {
         import_call *ic = grpc_call_get_state(call);
         berr *e = NULL;
         if (!ic) {
@@ -215,7 +215,7 @@ void berth_import_half_close(grpc_call *call, void *userdata) {
                 return;
         }
         log_info("importing an archive of %" PRId64 " bytes into namespace %s", ic->received, ic->ns);
-        if (berth_wakeup_new(ic->ctx->loop, on_import_done, ic, &ic->wakeup, &e) < 0) {
+        if (berthsvc_wakeup_new(ic->ctx->loop, on_import_done, ic, &ic->wakeup, &e) < 0) {
                 fail(ic, e);
                 return;
         }
@@ -228,7 +228,7 @@ void berth_import_half_close(grpc_call *call, void *userdata) {
         ic->started = true;
 }
 
-void berth_import_cancel(grpc_call *call, void *userdata) {
+void berthsvc_import_cancel(grpc_call *call, void *userdata) {
         import_call *ic = grpc_call_get_state(call);
         if (!ic)
                 return;

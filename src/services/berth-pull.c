@@ -36,7 +36,7 @@ static void pull_call_free(pull_call *pc) {
         if (!pc)
                 return;
         puller_free(pc->p); /* cancels and joins a pull still running */
-        berth_wakeup_free(pc->wakeup);
+        berthsvc_wakeup_free(pc->wakeup);
         free(pc->rates);
         free(pc->hosts);
         free(pc);
@@ -130,7 +130,7 @@ static void on_pull_wakeup(void *userdata) {
 }
 
 static void notify(void *userdata) {
-        berth_wakeup_signal(((pull_call *) userdata)->wakeup);
+        berthsvc_wakeup_signal(((pull_call *) userdata)->wakeup);
 }
 
 /* Registry settings from berthd's config. */
@@ -163,7 +163,7 @@ static void fill_registry_options(pull_call *pc, const Berth__V1__PullRequest *r
         }
 }
 
-void berth_pull(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
+void berthsvc_pull(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         service_context *ctx = userdata;
         _cleanup_pb_ Berth__V1__PullRequest *req = service_decode(call, &berth__v1__pull_request__descriptor, msg, len);
         if (!req)
@@ -194,7 +194,7 @@ void berth_pull(grpc_call *call, const uint8_t *msg, size_t len, void *userdata)
         pc->call = call;
         meta_labels labels = { 0 };
         service_map_to_labels((void *const *) req->labels, req->n_labels, &labels);
-        _cleanup_free_ char *db_path = berth_db_path(ctx);
+        _cleanup_free_ char *db_path = berthsvc_db_path(ctx);
         pull_config cfg = {
                 .db_path = db_path,
                 .content = ctx->content,
@@ -211,7 +211,7 @@ void berth_pull(grpc_call *call, const uint8_t *msg, size_t len, void *userdata)
         fill_registry_options(pc, req, &cfg.registry);
         int r = puller_new(&cfg, &pc->p, &e);
         meta_labels_done(&labels);
-        if (r < 0 || berth_wakeup_new(ctx->loop, on_pull_wakeup, pc, &pc->wakeup, &e) < 0 ||
+        if (r < 0 || berthsvc_wakeup_new(ctx->loop, on_pull_wakeup, pc, &pc->wakeup, &e) < 0 ||
             puller_start(pc->p, &e) < 0) {
                 pull_call_free(pc);
                 service_finish_error(call, e);
@@ -222,7 +222,7 @@ void berth_pull(grpc_call *call, const uint8_t *msg, size_t len, void *userdata)
         grpc_call_set_state(call, pc);
 }
 
-void berth_pull_cancel(grpc_call *call, void *userdata) {
+void berthsvc_pull_cancel(grpc_call *call, void *userdata) {
         pull_call *pc = grpc_call_get_state(call);
         if (!pc)
                 return;

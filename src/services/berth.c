@@ -35,7 +35,7 @@ static int on_wakeup(ev_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-int berth_wakeup_new(ev_loop *loop, void (*cb)(void *userdata), void *userdata, berth_wakeup **ret, berr **err) {
+int berthsvc_wakeup_new(ev_loop *loop, void (*cb)(void *userdata), void *userdata, berth_wakeup **ret, berr **err) {
         berth_wakeup *w = xcalloc(1, sizeof *w);
         w->cb = cb;
         w->userdata = userdata;
@@ -54,13 +54,13 @@ int berth_wakeup_new(ev_loop *loop, void (*cb)(void *userdata), void *userdata, 
         return 0;
 }
 
-void berth_wakeup_signal(berth_wakeup *w) {
+void berthsvc_wakeup_signal(berth_wakeup *w) {
         uint64_t one = 1;
         if (write(w->fd, &one, sizeof one) < 0 && errno != EAGAIN)
                 log_debug("wakeup write: %m");
 }
 
-berth_wakeup *berth_wakeup_free(berth_wakeup *w) {
+berth_wakeup *berthsvc_wakeup_free(berth_wakeup *w) {
         if (!w)
                 return NULL;
         ev_source_free(w->src);
@@ -71,12 +71,12 @@ berth_wakeup *berth_wakeup_free(berth_wakeup *w) {
 
 /* ---- shared helpers ---- */
 
-char *berth_db_path(const service_context *ctx) {
+char *berthsvc_db_path(const service_context *ctx) {
         /* Where the daemon opens it (berthd/daemon.c). */
         return xasprintf("%s/metadata/meta.db", ctx->root);
 }
 
-unpack_env berth_unpack_env(const service_context *ctx, const char *ns) {
+unpack_env berthsvc_unpack_env(const service_context *ctx, const char *ns) {
         return (unpack_env) {
                 .content = ctx->content,
                 .ns = ns,
@@ -85,7 +85,7 @@ unpack_env berth_unpack_env(const service_context *ctx, const char *ns) {
         };
 }
 
-int berth_tmpfile(const service_context *ctx, int *ret_fd, berr **err) {
+int berthsvc_tmpfile(const service_context *ctx, int *ret_fd, berr **err) {
         _cleanup_free_ char *dir = xasprintf("%s/tmp", ctx->root);
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return berr_errno(err, errno, "mkdir %s", dir);
@@ -165,13 +165,13 @@ static void berth_info(grpc_call *call, const uint8_t *msg, size_t len, void *us
 }
 
 static const grpc_method berth_methods[] = {
-        { .path = "/berth.v1.Berth/Pull", .kind = GRPC_SERVER_STREAMING, .on_message = berth_pull,
-          .on_cancel = berth_pull_cancel },
+        { .path = "/berth.v1.Berth/Pull", .kind = GRPC_SERVER_STREAMING, .on_message = berthsvc_pull,
+          .on_cancel = berthsvc_pull_cancel },
         { .path = "/berth.v1.Berth/Info", .kind = GRPC_UNARY, .on_message = berth_info },
-        { .path = "/berth.v1.Berth/ImportImage", .kind = GRPC_CLIENT_STREAMING, .on_message = berth_import_message,
-          .on_half_close = berth_import_half_close, .on_cancel = berth_import_cancel },
-        { .path = "/berth.v1.Berth/ExportImage", .kind = GRPC_SERVER_STREAMING, .on_message = berth_export,
-          .on_cancel = berth_export_cancel },
+        { .path = "/berth.v1.Berth/ImportImage", .kind = GRPC_CLIENT_STREAMING, .on_message = berthsvc_import_message,
+          .on_half_close = berthsvc_import_half_close, .on_cancel = berthsvc_import_cancel },
+        { .path = "/berth.v1.Berth/ExportImage", .kind = GRPC_SERVER_STREAMING, .on_message = berthsvc_export,
+          .on_cancel = berthsvc_export_cancel },
 };
 
 int berth_service_register(service_context *ctx, berr **err) {

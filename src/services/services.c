@@ -24,5 +24,7 @@ int services_register_all(service_context *ctx, berr **err) {
                 return -1;
         if (ctx->db && ctx->content && berth_service_register(ctx, err) < 0)
                 return -1;
+        if (ctx->db && berth_containers_service_register(ctx, err) < 0)
+                return -1;
         return 0;
 }

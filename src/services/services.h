@@ -95,5 +95,9 @@ int containers_service_register(service_context *ctx, berr **err);
  * previous run; needs ctx->db. */
 int tasks_service_register(service_context *ctx, berr **err);
 
+/* berth.v1.Containers (berth-containers*.c: run/ps/stop/rm/logs/exec..., the task and restart monitors); needs
+ * ctx->db, ctx->content, a snapshotter, ctx->events and ctx->runtime (register after tasks_service_register). */
+int berth_containers_service_register(service_context *ctx, berr **err);
+
 /* Every service this build has that the context can support (those needing ctx->db are skipped without it). */
 int services_register_all(service_context *ctx, berr **err);

@@ -156,6 +156,8 @@ static int import(grpc_client *c, int argc, char **argv) {
         }
         grpc_stream *s = NULL;
         _cleanup_berr_ berr *e = NULL;
+        _cleanup_free_ uint8_t *resp = NULL, *more = NULL;
+        size_t len = 0;
         if (grpc_client_stream_open(c, "/berth.v1.Berth/ImportImage", 0, &s, &e) < 0)
                 return fail(e);
         Berth__V1__ImportRequest first = BERTH__V1__IMPORT_REQUEST__INIT;
@@ -181,8 +183,6 @@ static int import(grpc_client *c, int argc, char **argv) {
         }
         if (grpc_stream_close_send(s, &e) < 0)
                 goto out;
-        _cleanup_free_ uint8_t *resp = NULL;
-        size_t len = 0;
         if (grpc_stream_recv(s, &resp, &len, &e) < 0)
                 goto out;
         Berth__V1__ImportResponse *r = berth__v1__import_response__unpack(NULL, len, resp);
@@ -194,7 +194,6 @@ static int import(grpc_client *c, int argc, char **argv) {
                 printf("imported %s %s\n", r->images[k]->name, r->images[k]->target ? r->images[k]->target->digest : "");
         berth__v1__import_response__free_unpacked(r, NULL);
         /* the trailing status */
-        _cleanup_free_ uint8_t *more = NULL;
         if (grpc_stream_recv(s, &more, &len, &e) < 0)
                 goto out;
         rc = 0;

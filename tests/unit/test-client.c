@@ -614,8 +614,8 @@ TEST(import_streams_the_file) {
         ASSERT_EQ(berth_error_code(e), BERR_NOT_FOUND);
         berth_error_free(e);
         berth_client_free(c);
-        fixture_stop(&f);
         (void) unlink(path);
+        fixture_stop(&f);
         ASSERT_EQ(seen.import_bytes, size);
 }
 
