@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,10 @@
 
 struct berthd_memory {
         ev_source *timer;
-        unsigned long base_kib; /* resident size right after the last trim */
-        unsigned long last_kib; /* at the previous look */
-        bool trimmed;           /* at the previous look */
+        unsigned long base_kib;     /* the idle level: right after the last trim, plus what the next look faulted in */
+        unsigned long last_kib;     /* at the previous look */
+        unsigned long trimmed_kib;  /* right after the last trim; 0 once the look after it has been taken */
+        unsigned long own_kib;      /* what a look after a trim faults back in: the least seen so far */
 };
 
 typedef struct range {
@@ -146,17 +148,21 @@ static int on_watch(ev_source *s, void *userdata) {
         return 0;
 #endif
         unsigned long now = berthd_memory_resident_kib();
+        if (m->trimmed_kib) {
+                /* The first look after a trim faults back in the code it runs, a block of the page cache around each
+                 * fault (libc's and ours: a few hundred KiB): that belongs to the idle level. Some other work may
+                 * have run meanwhile too, so the smallest such growth seen is taken as the looks' own. */
+                unsigned long grown = now > m->trimmed_kib ? now - m->trimmed_kib : 0;
+                if (grown < m->own_kib)
+                        m->own_kib = grown;
+                m->base_kib = m->trimmed_kib + m->own_kib;
+                m->trimmed_kib = 0;
+        }
         unsigned long change = now > m->last_kib ? now - m->last_kib : m->last_kib - now;
-        if (m->trimmed || now < m->base_kib) {
-                /* The first look after a trim faults the code it runs back in (the kernel maps a whole block of
-                 * the page cache around each fault): that, not the trim's own result, is the idle level. */
-                m->base_kib = now;
-                m->trimmed = false;
-        } else if (now > m->base_kib + GROWTH_KIB && change <= SETTLED_KIB && berthd_memory_trim()) {
+        if (now > m->base_kib + GROWTH_KIB && change <= SETTLED_KIB && berthd_memory_trim()) {
                 unsigned long after = berthd_memory_resident_kib();
                 log_debug("idle memory trim: resident %lu KiB -> %lu KiB", now, after);
-                m->trimmed = true;
-                now = after;
+                m->trimmed_kib = now = after;
         }
         m->last_kib = now;
         ev_timer_set(s, WATCH_PERIOD_USEC);
@@ -169,10 +175,10 @@ void berthd_memory_watch(ev_loop *loop, berthd_memory **ret) {
          * (fetch, unpack, import) allocate little per byte they move, so sharing the arena costs them nothing
          * measurable (bench/pull.sh). Set before any worker exists. */
         mallopt(M_ARENA_MAX, 1);
-        berthd_memory_trim();
         berthd_memory *m = xcalloc(1, sizeof *m);
-        m->base_kib = m->last_kib = berthd_memory_resident_kib();
-        m->trimmed = true;
+        /* No trim yet: start-up work still runs from the loop (GC, restoring tasks); the first settled look trims. */
+        m->last_kib = berthd_memory_resident_kib();
+        m->own_kib = ULONG_MAX;
         if (ev_add_timer(loop, &m->timer, WATCH_PERIOD_USEC, on_watch, m) < 0) {
                 log_debug("no idle memory trim: cannot add a timer");
                 free(m);

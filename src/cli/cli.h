@@ -22,9 +22,12 @@ typedef int (*cli_command_fn)(cli_context *ctx, int argc, char **argv);
 
 /* Global options accepted by every command too (nerdctl habit: `berth images -n other`). */
 #define CLI_GLOBAL_SHORT "a:n:"
+/* Values of the global long options (a command may use -a, -n or -h for something else, like docker's ps -a). */
+enum { CLI_OPT_ADDRESS = 0x7f00, CLI_OPT_NAMESPACE, CLI_OPT_HELP };
 #define CLI_GLOBAL_LONG                                                                                          \
-        { "address", required_argument, NULL, 'a' }, { "namespace", required_argument, NULL, 'n' },            \
-        { "help", no_argument, NULL, 'h' }
+        { "address", required_argument, NULL, CLI_OPT_ADDRESS },                                                \
+                { "namespace", required_argument, NULL, CLI_OPT_NAMESPACE },                                    \
+                { "help", no_argument, NULL, CLI_OPT_HELP }
 
 /* Parses argv with getopt_long (messages are ours). For each option other than the global ones and -h, calls
  * on_option; returns the index of the first operand, or -1 after printing help (exit 0) or a usage error
@@ -47,6 +50,26 @@ int cmd_image_import(cli_context *ctx, int argc, char **argv);
 int cmd_image_export(cli_context *ctx, int argc, char **argv);
 int cmd_info(cli_context *ctx, int argc, char **argv);
 int cmd_version(cli_context *ctx, int argc, char **argv);
+/* Containers (cmd-run.c, cmd-ps.c, ...). */
+int cmd_run(cli_context *ctx, int argc, char **argv);
+int cmd_ps(cli_context *ctx, int argc, char **argv);
+int cmd_logs(cli_context *ctx, int argc, char **argv);
+int cmd_exec(cli_context *ctx, int argc, char **argv);
+int cmd_stop(cli_context *ctx, int argc, char **argv);
+int cmd_kill(cli_context *ctx, int argc, char **argv);
+int cmd_rm(cli_context *ctx, int argc, char **argv);
+int cmd_pause(cli_context *ctx, int argc, char **argv);   /* pause and unpause (ctx->command tells) */
+int cmd_wait(cli_context *ctx, int argc, char **argv);
+int cmd_inspect(cli_context *ctx, int argc, char **argv);
+int cmd_top(cli_context *ctx, int argc, char **argv);
+int cmd_stats(cli_context *ctx, int argc, char **argv);
+int cmd_events(cli_context *ctx, int argc, char **argv);
+
+/* Runs fn for each container named in argv[first..argc) on one connection, docker's way: each name is printed when
+ * fn succeeds (print_name), each failure as "berth: message"; returns 1 if any failed. */
+typedef int (*cli_container_fn)(berth_client *c, const char *id, void *userdata, berr **err);
+int cli_for_each_container(const cli_context *ctx, int argc, char **argv, int first, cli_container_fn fn,
+                           void *userdata, bool print_name);
 
 /* Finds the stored name for what the user typed: the name as given, else its docker-normalized form. */
 int cli_resolve_image(berth_client *c, const char *arg, char **ret_name, berr **err);

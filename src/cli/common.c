@@ -38,20 +38,39 @@ int cli_parse(cli_context *ctx, int argc, char **argv, const char *shortopts, co
         memcpy(all, global, sizeof global);
         if (n > 0)
                 memcpy(all + ELEMENTSOF(global), longopts, n * sizeof *all);
-        _cleanup_free_ char *optstring = xasprintf(":" CLI_GLOBAL_SHORT "h%s", shortopts ? shortopts : "");
+        /* A leading '+' (stop at the first operand: `run IMAGE CMD...`) must lead the whole string; a command's own
+         * short option wins over a global one with the same letter (docker's `ps -a`). */
+        if (!shortopts)
+                shortopts = "";
+        bool stop_at_operand = shortopts[0] == '+';
+        if (stop_at_operand)
+                shortopts++;
+        char global_short[8] = "", *g = global_short;
+        for (const char *p = CLI_GLOBAL_SHORT "h"; *p; p++) {
+                if (*p == ':')
+                        continue;
+                if (strchr(shortopts, *p))
+                        continue;
+                *g++ = *p;
+                if (p[1] == ':')
+                        *g++ = ':';
+        }
+        _cleanup_free_ char *optstring = xasprintf("%s:%s%s", stop_at_operand ? "+" : "", global_short, shortopts);
 
         opterr = 0;
         optind = 0; /* GNU: full re-initialization for a new argv */
         int opt;
         while ((opt = getopt_long(argc, argv, optstring, all, NULL)) != -1) {
+                if ((opt == 'a' || opt == 'n' || opt == 'h') && strchr(global_short, opt))
+                        opt = opt == 'a' ? CLI_OPT_ADDRESS : opt == 'n' ? CLI_OPT_NAMESPACE : CLI_OPT_HELP;
                 switch (opt) {
-                case 'a':
+                case CLI_OPT_ADDRESS:
                         ctx->address = optarg;
                         break;
-                case 'n':
+                case CLI_OPT_NAMESPACE:
                         ctx->namespace_ = optarg;
                         break;
-                case 'h':
+                case CLI_OPT_HELP:
                         printf("%s", usage);
                         *exit_code = CLI_EXIT_OK;
                         return -1;

@@ -13,6 +13,20 @@ static const struct {
         cli_command_fn fn;
         const char *summary;
 } commands[] = {
+        { "run", cmd_run, "Create and run a new container from an image" },
+        { "ps", cmd_ps, "List containers" },
+        { "logs", cmd_logs, "Fetch the logs of a container" },
+        { "exec", cmd_exec, "Run a command in a running container" },
+        { "stop", cmd_stop, "Stop one or more running containers" },
+        { "kill", cmd_kill, "Kill one or more running containers" },
+        { "rm", cmd_rm, "Remove one or more containers" },
+        { "pause", cmd_pause, "Pause all processes within one or more containers" },
+        { "unpause", cmd_pause, "Unpause all processes within one or more containers" },
+        { "wait", cmd_wait, "Block until containers stop, then print their exit codes" },
+        { "inspect", cmd_inspect, "Display detailed information on containers" },
+        { "top", cmd_top, "Display the running processes of a container" },
+        { "stats", cmd_stats, "Display containers' resource usage statistics" },
+        { "events", cmd_events, "Get real time events from the daemon" },
         { "pull", cmd_pull, "Pull an image from a registry" },
         { "images", cmd_images, "List images" },
         { "rmi", cmd_rmi, "Remove one or more images" },

@@ -534,6 +534,22 @@ int grpc_stream_recv(grpc_stream *s, uint8_t **ret, size_t *ret_len, berr **err)
         }
 }
 
+int grpc_stream_recv_timeout(grpc_stream *s, uint64_t timeout_usec, uint8_t **ret, size_t *ret_len, berr **err) {
+        uint64_t until = now_monotonic_usec() + timeout_usec;
+        for (bool pumped = false;; pumped = true) {
+                if (s->rx_head || s->done || stream_check_stuck(s))
+                        return grpc_stream_recv(s, ret, ret_len, err); /* does not block in these cases */
+                if (pumped && now_monotonic_usec() >= until)
+                        return 2;
+                client_pump(s->c, s->deadline && s->deadline < until ? s->deadline : until);
+        }
+}
+
+int grpc_client_pollfd(const grpc_client *c, short *ret_events) {
+        *ret_events = POLLIN | (c->out_len > c->out_off ? POLLOUT : 0);
+        return c->fd;
+}
+
 grpc_stream *grpc_stream_free(grpc_stream *s) {
         if (!s)
                 return NULL;

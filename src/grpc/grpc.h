@@ -110,4 +110,9 @@ int grpc_stream_close_send(grpc_stream *s, berr **err);
 /* Blocks for the next message: 1 with a message (*ret malloc'd), 0 at the end of the stream with an OK status,
  * -1 on a non-OK status or a transport error. */
 int grpc_stream_recv(grpc_stream *s, uint8_t **ret, size_t *ret_len, berr **err);
+/* For callers that wait for a stream together with other fds (an interactive process's stdin): grpc_stream_recv
+ * waiting at most timeout_usec (0: only what has arrived or is readable now); 2 when no message came in time. */
+int grpc_stream_recv_timeout(grpc_stream *s, uint64_t timeout_usec, uint8_t **ret, size_t *ret_len, berr **err);
+/* The connection's socket and the poll(2) events it waits for now (POLLIN, plus POLLOUT while output is queued). */
+int grpc_client_pollfd(const grpc_client *c, short *ret_events);
 grpc_stream *grpc_stream_free(grpc_stream *s);

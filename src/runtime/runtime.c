@@ -30,8 +30,14 @@ static void on_task_exit(const char *ns, const char *topic, const char *type_url
                 return;
         /* Exec exits carry the exec id in `id`; only init exits change the task's state. */
         rt_task *t = x->container_id && *x->container_id ? rt_task_find_any(rt, ns, x->container_id) : NULL;
-        if (t && (!x->id || !*x->id || strcmp(x->id, x->container_id) == 0))
+        /* An exit whose pid is not the task's is stale: a shim re-sending what it queued while berthd was down,
+         * about an earlier task of the same id. It must not end the task running now. */
+        bool stale = t && t->pid != 0 && x->pid != 0 && t->pid != x->pid;
+        if (t && !stale && (!x->id || !*x->id || strcmp(x->id, x->container_id) == 0))
                 rt_task_set_exit(t, x->pid, x->exit_status, rt_timestamp_ns(x->exited_at));
+        else if (stale)
+                log_debug("ignoring a stale exit of %s (pid %u; the task's pid is %u)", x->container_id, x->pid,
+                          t->pid);
         containerd__events__task_exit__free_unpacked(x, NULL);
 }
 

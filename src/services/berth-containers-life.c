@@ -50,6 +50,15 @@ static void starting_free(starting *st) {
         free(st);
 }
 
+void bc_starting_free_all(bc_service *s) {
+        /* daemon shutdown: the task manager is gone and will not call back */
+        while (s->starting) {
+                starting *st = s->starting;
+                s->starting = st->next;
+                starting_free(st);
+        }
+}
+
 char *bc_fifo_dir(bc_service *s, const char *ns, const char *id) {
         return xasprintf("%s/fifo/%s/%s", s->ctx->state, ns, id);
 }

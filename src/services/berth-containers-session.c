@@ -75,16 +75,48 @@ void bc_session_input(bc_session *se, const Berth__V1__ProcessInput *in) {
                 bc_session_close_stdin(se);
 }
 
+static void on_closed_io(rt_task *t, const berr *e, const uint8_t *payload, size_t len, void *userdata) {
+        if (e)
+                log_debug("close-io of %s: %s", rt_task_id(t), e->msg);
+}
+
+/* The shim keeps its own writer on the stdin FIFO: CloseIO drops it, so the process sees EOF once ours is closed. */
+static void send_close_io(bc_session *se) {
+        if (!se->task || !se->started || se->close_io_sent)
+                return;
+        se->close_io_sent = true;
+        Containerd__Task__V2__CloseIORequest req = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
+        req.id = se->id;
+        req.exec_id = se->exec_id ? se->exec_id : (char *) "";
+        req.stdin = true;
+        berr *e = NULL;
+        if (rt_task_call(se->task, "CloseIO", &req.base, 0, on_closed_io, NULL, &e) < 0) {
+                log_debug("close-io of %s: %s", se->id, e->msg);
+                berr_free(e);
+        }
+}
+
+/* Our end closes only once the process started: the shim opens the FIFO at create, and a FIFO whose last
+ * descriptor closes loses what it buffered. */
+static void close_stdin_now(bc_session *se) {
+        if (se->io && bc_io_stdin_path(se->io)) {
+                bc_io_close_stdin(se->io);
+                send_close_io(se);
+        }
+}
+
 void bc_session_close_stdin(bc_session *se) {
         if (se->stdin_closed)
                 return;
         se->stdin_closed = true;
-        if (se->io)
-                bc_io_close_stdin(se->io);
+        if (se->started)
+                close_stdin_now(se);
 }
 
 void bc_session_send_started(bc_session *se, uint32_t pid) {
         se->started = true;
+        if (se->stdin_closed)
+                close_stdin_now(se);
         if (!se->call)
                 return;
         Berth__V1__RunEvent ev = BERTH__V1__RUN_EVENT__INIT;

@@ -331,6 +331,7 @@ static void bc_service_free(bc_service *s) {
                 waiter_free(w);
         }
         ev_source_free(s->startup);
+        bc_starting_free_all(s);
         free(s->logger_path);
         free(s->self_dir);
         free(s);

@@ -140,7 +140,7 @@ struct bc_session {
         bool started, have_exit, drained, finished;
         int32_t exit_code;
         int64_t exited_at;
-        bool stdin_closed;
+        bool stdin_closed, close_io_sent;
         void (*on_end)(bc_session *se); /* optional: the session is done (before it is freed) */
 };
 bc_session *bc_session_new(bc_service *s, grpc_call *call, const char *ns, const char *id, const char *exec_id);
@@ -174,6 +174,7 @@ int bc_container_remove(bc_service *s, const char *ns, const char *id, berr **er
 /* The start-up pass: exits that happened while berthd was down, restarts due. */
 void bc_startup_scan(bc_service *s);
 char *bc_fifo_dir(bc_service *s, const char *ns, const char *id);
+void bc_starting_free_all(bc_service *s);
 
 /* ---- handlers ---- */
 void bc_run_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata);

@@ -58,6 +58,12 @@ static int on_shutdown_poll(ev_source *src, void *userdata) {
 void shim_server_maybe_exit(shim_server *s) {
         if (!s->shutdown_requested || s->containers || s->shutdown_timer)
                 return;
+        /* Unreachable from now on: a `start` for a new container with the same id (or group) must get a new server,
+         * not this one, which exits as soon as its queued events are out. */
+        if (s->socket_path) {
+                unlink(s->socket_path);
+                s->socket_path = (free(s->socket_path), NULL);
+        }
         /* Let queued events (TaskDelete, the last exits) reach the daemon before going away. */
         if (ev_add_timer(s->loop, &s->shutdown_timer, 1, on_shutdown_poll, s) < 0)
                 ev_loop_exit(s->loop, 0);

@@ -1,0 +1,20 @@
+/* Streams an attached process (run in the foreground, exec) to this terminal: output to stdout/stderr, stdin to the
+ * process (-i), raw terminal mode and window size (-t; the terminal is restored on every way out), and signals
+ * forwarded to the container (docker's sig-proxy). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "berth/berth.h"
+
+typedef struct cli_attach_opts {
+        bool tty;            /* the process has a terminal: raw mode here, window size sent */
+        bool stdin_open;     /* stream our stdin */
+        bool proxy_signals;  /* forward SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/2 to the started container (run) */
+        bool quiet_start_error; /* do not print the start error (the caller does) */
+} cli_attach_opts;
+
+/* Runs until the process's call ends. Returns 0 with *ret_code = the process's exit code (126/127 when it could
+ * not be started, with the reason printed), or -1 with *err (the call failed before an exit was known). */
+int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int *ret_code, berr **err);
