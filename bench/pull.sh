@@ -163,6 +163,7 @@ done
 # shellcheck disable=SC2154 # set by the eval above
 awk -v b="$big_berth_mean" -v c="$big_containerd_mean" -v sb="$small_berth_mean" -v sc="$small_containerd_mean" \
         -v mb="$small_berth_median" -v mc="$small_containerd_median" 'BEGIN {
-        printf "throughput ratio berth/containerd (big, mean): %.2fx (goal >= 2x: %s)\n", c / b, (c / b >= 2) ? "met" : "not met"
+        printf "throughput ratio berth/containerd (big, mean): %.2fx (goal >= 2x: %s)\n", c / b,
+               (c / b >= 2) ? "met" : "not met"
         printf "latency ratio berth/containerd (small): mean %.3f, median %.3f (lower is faster)\n", sb / sc, mb / mc
 }'

@@ -98,7 +98,8 @@ static int fsync_parent_dir(int dirfd, const char *path) {
         return fsync(fd);
 }
 
-int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, berr **err) {
+static int write_file_replace_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                                bool durable, berr **err) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = open_temp_beside(dirfd, path, &tmp);
         if (fd < 0)
@@ -109,13 +110,13 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
                 step = "write";
         else if (fchmod(fd, mode) < 0)
                 step = "chmod";
-        else if (fsync(fd) < 0)
+        else if (durable && fsync(fd) < 0)
                 step = "fsync";
         else if (renameat(dirfd, tmp, dirfd, path) < 0)
                 step = "rename";
         else {
                 /* The rename is done; a failed directory fsync only weakens durability, but say so. */
-                if (fsync_parent_dir(dirfd, path) < 0)
+                if (durable && fsync_parent_dir(dirfd, path) < 0)
                         return berr_errno(err, errno, "fsync directory of %s", path);
                 return 0;
         }
@@ -124,8 +125,16 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
         return berr_errno(err, saved, "%s %s", step, tmp);
 }
 
+int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, berr **err) {
+        return write_file_replace_at(dirfd, path, data, len, mode, true, err);
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, berr **err) {
         return write_file_atomic_at(AT_FDCWD, path, data, len, mode, err);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode, berr **err) {
+        return write_file_replace_at(AT_FDCWD, path, data, len, mode, false, err);
 }
 
 int read_file(const char *path, char **ret, size_t *ret_len, size_t max, berr **err) {

@@ -20,6 +20,11 @@ ssize_t read_all(int fd, void *buf, size_t len);
  * content of path is untouched. */
 int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, berr **err);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, berr **err);
+/* The same without the two fsyncs: atomic against a crash of any process (readers see the old or the new bytes,
+ * never a partial file), not against power loss. For runtime state under the state dir (task bundles, shim
+ * address files), which a reboot makes stale anyway: every container died with the host, and a file left empty by
+ * a power cut reads as "no shim here". Each fsync cost 0.2-7 ms on a container's start path. */
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode, berr **err);
 
 /* Reads a whole file (regular file or a /proc-style one reporting size 0) into a NUL-terminated buffer.
  * *ret_len (may be NULL) excludes the NUL. Fails with BERR_OUT_OF_RANGE (errno EFBIG) if the file is

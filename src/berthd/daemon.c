@@ -1,6 +1,8 @@
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "basic/event.h"
 #include "basic/fileio.h"
@@ -31,6 +33,7 @@ struct berthd {
         int state_lock;
         ev_source *signals[3];
         bool listening;
+        int listen_fd; /* bound and listening, not yet served: see start_listening */
         dev_t socket_dev; /* identifies our socket file, so we never remove a successor's */
         ino_t socket_ino;
 };
@@ -161,6 +164,10 @@ static int start_events_ttrpc(berthd *d, berr **err) {
         return 0;
 }
 
+/* Binds and listens on the gRPC socket before the slow part of start-up (metadata, snapshotter checks, reconnecting
+ * every live shim), but the socket is served only once that is done (start_serving). Meanwhile clients wait in
+ * the kernel's accept queue instead of being refused: a refused client has to try again (gRPC-go even backs
+ * off), which after a restart with many live containers cost more than berthd's own start-up. */
 static int start_listening(berthd *d, berr **err) {
         const char *address = d->cfg->address;
         _cleanup_free_ char *parent = xstrdup(address);
@@ -170,21 +177,47 @@ static int start_listening(berthd *d, berr **err) {
                 if (berthd_make_dir(parent, 0711, err) < 0)
                         return -1;
         }
-        if (berthd_check_address_free(address, err) < 0 || grpc_server_listen_unix(d->server, address, err) < 0)
+        if (berthd_check_address_free(address, err) < 0)
                 return -1;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(address) >= sizeof sa.sun_path) /* berthd_check_address_free said so already */
+                return berr_set(err, BERR_INVALID_ARGUMENT, ENAMETOOLONG, "socket path too long: %s", address);
+        strcpy(sa.sun_path, address);
         struct stat st;
+        if (lstat(address, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return berr_set(err, BERR_ALREADY_EXISTS, EEXIST, "%s exists and is not a socket", address);
+                if (unlink(address) < 0)
+                        return berr_errno(err, errno, "cannot remove stale socket %s", address);
+        }
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return berr_errno(err, errno, "socket");
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return berr_errno(err, errno, "cannot bind %s", address);
+        /* Restrict before listen(): nobody can connect in between. */
+        if (chmod(address, 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
+                int e = errno;
+                (void) unlink(address);
+                return berr_errno(err, e, "cannot listen on %s", address);
+        }
         if (stat(address, &st) == 0) {
                 d->socket_dev = st.st_dev;
                 d->socket_ino = st.st_ino;
         }
         d->listening = true;
+        d->listen_fd = TAKE_FD(fd);
         return 0;
+}
+
+static int start_serving(berthd *d, berr **err) {
+        return grpc_server_listen_fd(d->server, TAKE_FD(d->listen_fd), err);
 }
 
 int berthd_new(berthd_config *cfg, berthd **ret, berr **err) {
         berthd *d = xcalloc(1, sizeof *d);
         d->cfg = cfg;
-        d->root_lock = d->state_lock = -1;
+        d->root_lock = d->state_lock = d->listen_fd = -1;
 
         if (berthd_make_dir(cfg->root, 0711, err) < 0 || berthd_make_dir(cfg->state, 0700, err) < 0)
                 goto fail;
@@ -199,7 +232,7 @@ int berthd_new(berthd_config *cfg, berthd **ret, berr **err) {
                 berr_errno(err, -r, "cannot create the event loop");
                 goto fail;
         }
-        if (add_signals(d, err) < 0 || grpc_server_new(d->loop, &d->server, err) < 0)
+        if (add_signals(d, err) < 0 || grpc_server_new(d->loop, &d->server, err) < 0 || start_listening(d, err) < 0)
                 goto fail;
 
         d->services = (service_context) {
@@ -214,7 +247,7 @@ int berthd_new(berthd_config *cfg, berthd **ret, berr **err) {
         };
         if (open_stores(d, err) < 0 || open_metadata(d, err) < 0 || open_events(d, err) < 0)
                 goto fail;
-        if (services_register_all(&d->services, err) < 0 || start_listening(d, err) < 0 ||
+        if (services_register_all(&d->services, err) < 0 || start_serving(d, err) < 0 ||
             start_events_ttrpc(d, err) < 0)
                 goto fail;
         *ret = d;
@@ -252,6 +285,7 @@ berthd *berthd_free(berthd *d) {
                 return NULL;
         /* Closing the server closes the listener and every connection; calls still running are cancelled. */
         d->server = grpc_server_free(d->server);
+        d->listen_fd = safe_close(d->listen_fd);
         remove_socket(d);
         d->events_ttrpc = events_ttrpc_free(d->events_ttrpc);
         service_context_done(&d->services);

@@ -13,7 +13,7 @@
 #include "berthd/memory.h"
 
 /* How often the watcher looks at the resident size, how much growth since the last trim is worth a trim, and how
- * little change between two looks counts as settled (the look itself faults a page or two back in). */
+ * little change between two looks counts as settled. */
 #define WATCH_PERIOD_USEC (1000 * 1000)
 #define GROWTH_KIB 128
 #define SETTLED_KIB 16
@@ -26,10 +26,10 @@
 
 struct berthd_memory {
         ev_source *timer;
-        unsigned long base_kib;     /* the idle level: right after the last trim, plus what the next look faulted in */
-        unsigned long last_kib;     /* at the previous look */
-        unsigned long trimmed_kib;  /* right after the last trim; 0 once the look after it has been taken */
-        unsigned long own_kib;      /* what a look after a trim faults back in: the least seen so far */
+        unsigned long base_kib;    /* the idle level: right after the last trim + what the next look faulted in */
+        unsigned long last_kib;    /* at the previous look */
+        unsigned long trimmed_kib; /* right after the last trim; 0 once the look after it has been taken */
+        unsigned long own_kib;     /* what a look after a trim faults back in: the least seen so far */
 };
 
 typedef struct range {
@@ -173,7 +173,7 @@ void berthd_memory_watch(ev_loop *loop, berthd_memory **ret) {
         /* One malloc arena for every thread: a worker's own arena outlives it, and malloc_trim() cannot shrink the
          * top of such an arena, so what a pull or import touched there would stay resident at idle. The workers
          * (fetch, unpack, import) allocate little per byte they move, so sharing the arena costs them nothing
-         * measurable (bench/pull.sh). Set before any worker exists. */
+         * measurable (bench/README.md: alternating pulls). Set before any worker exists. */
         mallopt(M_ARENA_MAX, 1);
         berthd_memory *m = xcalloc(1, sizeof *m);
         /* No trim yet: start-up work still runs from the loop (GC, restoring tasks); the first settled look trims. */

@@ -135,7 +135,9 @@ int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int 
                 struct pollfd pfd[3];
                 pfd[0].fd = berth_process_pollfd(p, &pfd[0].events);
                 pfd[1] = (struct pollfd) { .fd = sfd, .events = POLLIN };
-                pfd[2] = (struct pollfd) { .fd = st.stdin_done ? -1 : STDIN_FILENO, .events = POLLIN };
+                /* stdin only once the process exists: the daemon has nowhere to put it before. */
+                bool want_stdin = !st.stdin_done && st.id;
+                pfd[2] = (struct pollfd) { .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
                 if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
                         r = berr_errno(err, errno, "poll");
                         break;
@@ -143,7 +145,7 @@ int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int 
                 struct signalfd_siginfo si;
                 while (sfd >= 0 && read(sfd, &si, sizeof si) == (ssize_t) sizeof si)
                         on_signal(c, p, o, &st, (int) si.ssi_signo);
-                if (!st.stdin_done && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
+                if (want_stdin && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
                         read_stdin(p, &st);
                 r = drain_events(p, o, &st, err);
         }

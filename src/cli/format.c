@@ -107,11 +107,20 @@ void table_add(table *t, const char *const *cells) {
         t->n_rows++;
 }
 
+/* Characters, not bytes: cells may hold UTF-8 such as the "…" of a cut command. */
+static size_t display_width(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                if (((unsigned char) *s & 0xc0) != 0x80)
+                        n++;
+        return n;
+}
+
 void table_print(const table *t, FILE *f) {
         _cleanup_free_ size_t *width = xcalloc(t->n_columns, sizeof *width);
         for (size_t r = 0; r < t->n_rows; r++)
                 for (size_t c = 0; c < t->n_columns; c++) {
-                        size_t w = strlen(t->cells[r * t->n_columns + c]);
+                        size_t w = display_width(t->cells[r * t->n_columns + c]);
                         if (w > width[c])
                                 width[c] = w;
                 }
@@ -121,7 +130,7 @@ void table_print(const table *t, FILE *f) {
                         if (c + 1 == t->n_columns)
                                 fprintf(f, "%s\n", cell);
                         else
-                                fprintf(f, "%-*s   ", (int) width[c], cell);
+                                fprintf(f, "%s%*s   ", cell, (int) (width[c] - display_width(cell)), "");
                 }
         }
 }

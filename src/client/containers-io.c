@@ -60,11 +60,13 @@ static void *feeder_main(void *arg) {
                 if (r != 0)
                         break; /* the end, or an error: the readers see EOF */
         }
-        safe_close(f->fd[0]);
-        safe_close(f->fd[1]);
+        /* Everything released before the readers see EOF: a program may exit right after it. */
+        int fds[2] = { f->fd[0], f->fd[1] };
         berth_process_free(f->p);
         berth_client_free(f->c);
         free(f);
+        safe_close(fds[0]);
+        safe_close(fds[1]);
         return NULL;
 }
 

@@ -28,7 +28,7 @@ typedef struct meta_db meta_db;
 #define META_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the database file, enables WAL, foreign keys, a busy timeout and full
- * synchronous commits, and applies pending migrations in one transaction. */
+ * synchronous=NORMAL commits (see db.c), and applies pending migrations in one transaction. */
 int meta_db_open(const char *path, meta_db **ret, berr **err);
 /* Closes the connection (rolls back an open transaction); accepts NULL. */
 void meta_db_close(meta_db *db);

@@ -23,7 +23,8 @@ int bundle_create(const char *bundle, const uint8_t *spec, size_t spec_len, berr
         _cleanup_free_ char *config = xasprintf("%s/config.json", bundle);
         _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
         _cleanup_free_ char *log = xasprintf("%s/log", bundle);
-        if (write_file_atomic(config, spec, spec_len, 0644, err) < 0)
+        /* No fsync (write_file_replace): the bundle is runtime state that a reboot makes stale anyway. */
+        if (write_file_replace(config, spec, spec_len, 0644, err) < 0)
                 goto fail;
         if (mkdir(rootfs, 0711) < 0) {
                 berr_errno(err, errno, "create %s", rootfs);

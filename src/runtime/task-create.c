@@ -201,7 +201,8 @@ static void on_started(int exit_code, const char *out, size_t len, void *userdat
         }
         _cleanup_free_ char *address = xstrndup(out, len);
         _cleanup_free_ char *binary_path = xasprintf("%s/shim-binary-path", t->bundle);
-        if (write_file_atomic(binary_path, t->shim_binary, strlen(t->shim_binary), 0644, &fail) < 0) {
+        /* Runtime state (write_file_replace: no fsync): it only has to survive a berthd crash, not a reboot. */
+        if (write_file_replace(binary_path, t->shim_binary, strlen(t->shim_binary), 0644, &fail) < 0) {
                 berr_wrap(&fail, "failed to start shim");
                 create_fail(c, fail);
                 return;

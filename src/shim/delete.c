@@ -2,6 +2,7 @@
  * idempotent and quick, clean up only this id, and print a bare DeleteResponse. */
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
@@ -22,7 +23,13 @@ int shim_delete(const shim_args *a) {
         berr *err = NULL;
         shim_options_load_runtime(bundle, a->ns, &rt, &err);
         const char *argv[] = { "delete", "--force", a->id, NULL };
-        if (oci_command(&rt, argv, &err) < 0) {
+        /* runc and crun keep a container's state in <root>/<id>; without it the runtime knows no such container
+         * and `delete --force` could only fail. Skipping it matters: after every clean teardown the server has
+         * deleted the container already, and the runtime's start-up alone costs 5-40 ms on that path. */
+        _cleanup_free_ char *state_dir = xasprintf("%s/%s", rt.root, a->id);
+        if (access(state_dir, F_OK) < 0 && errno == ENOENT)
+                log_debug("%s: no runtime state, nothing to delete", a->id);
+        else if (oci_command(&rt, argv, &err) < 0) {
                 /* Usually "container does not exist": the server already deleted it. Still a success. */
                 fprintf(stderr, "failed to remove runc container: %s\n", err->msg);
                 berr_free(err);

@@ -100,11 +100,12 @@ int shim_options_save(const shim_options *o, const oci_runtime *rt, const char *
         json_decref(j);
         _cleanup_free_ char *opts_path = xasprintf("%s/options.json", bundle);
         _cleanup_free_ char *rt_path = xasprintf("%s/runtime", bundle);
-        int r = write_file_atomic(opts_path, text, strlen(text), 0600, err);
+        /* Bundle files are runtime state: atomic against crashes, no fsync (see write_file_replace). */
+        int r = write_file_replace(opts_path, text, strlen(text), 0600, err);
         free(text);
         if (r < 0)
                 return r;
-        return write_file_atomic(rt_path, rt->binary, strlen(rt->binary), 0600, err);
+        return write_file_replace(rt_path, rt->binary, strlen(rt->binary), 0600, err);
 }
 
 int shim_options_load_runtime(const char *bundle, const char *ns, oci_runtime *ret, berr **err) {

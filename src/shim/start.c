@@ -200,7 +200,7 @@ int shim_start(const shim_args *a) {
         if (fd < 0 && !err && errno == EADDRINUSE) {
                 if (socket_alive(path)) {
                         /* The group's server is already running: this container joins it. */
-                        if (write_file_atomic("address", address, strlen(address), 0600, &err) < 0)
+                        if (write_file_replace("address", address, strlen(address), 0600, &err) < 0)
                                 goto fail;
                         fputs(address, stdout);
                         shim_options_done(&opts);
@@ -214,8 +214,10 @@ int shim_start(const shim_args *a) {
                         berr_errno(&err, errno, "bind %s", path);
                 goto fail;
         }
-        /* Written before the server exists, so a restarted containerd always finds it (§3.4 step 2). */
-        if (write_file_atomic("address", address, strlen(address), 0600, &err) < 0) {
+        /* Written before the server exists, so a restarted containerd always finds it (§3.4 step 2). Without fsync
+         * (write_file_replace): the rename already makes it atomic for a daemon that crashes; after a reboot the
+         * shim is gone anyway, and an empty file reads as no address. */
+        if (write_file_replace("address", address, strlen(address), 0600, &err) < 0) {
                 close(fd);
                 unlink(path);
                 goto fail;
