@@ -51,7 +51,10 @@ int berthd_lock_dir(const char *dir, const char *what, berr **err) {
         }
         char buf[32];
         int n = snprintf(buf, sizeof buf, "%ld\n", (long) getpid());
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+        /* Overwrite, then cut what is left of a longer old pid: truncating to 0 first freed and re-allocated the
+         * file's block, 1-4 ms of journal work on a busy disk on every start-up (twice: root and state). */
+        struct stat st;
+        if (pwrite(fd, buf, (size_t) n, 0) != n || fstat(fd, &st) < 0 || (st.st_size > n && ftruncate(fd, n) < 0))
                 return berr_errno(err, errno, "cannot write %s", path);
         return TAKE_FD(fd);
 }

@@ -13,7 +13,9 @@ typedef struct layer_source {
         apply_read_fn read;
         void *userdata;
         apply_compression compression;
-        digester *compressed, *uncompressed;
+        digester *compressed; /* NULL when the caller vouches for the raw bytes (apply_options) */
+        digester *uncompressed;
+        uint64_t compressed_size;
         z_stream z;
         bool z_ready, z_member_done;
         ZSTD_DStream *zstd;
@@ -27,7 +29,7 @@ typedef struct layer_source {
 } layer_source;
 
 int layer_source_init(layer_source *src, apply_read_fn fn, void *userdata, apply_compression compression,
-                      berr **err);
+                      bool digest_compressed, berr **err);
 /* Next block of uncompressed bytes in *ret (valid until the next call): returns its length, 0 at the end of a
  * complete stream, -1 with src->err set. */
 ssize_t layer_source_next(layer_source *src, const void **ret);

@@ -91,7 +91,7 @@ int apply_layer(int root_fd, apply_read_fn fn, void *userdata, const apply_optio
         if (!opts)
                 opts = &defaults;
         layer_source src;
-        if (layer_source_init(&src, fn, userdata, opts->compression, err) < 0)
+        if (layer_source_init(&src, fn, userdata, opts->compression, !opts->compressed_verified, err) < 0)
                 return -1;
         int r = extract(root_fd, &src, opts, err);
         if (r == 0)
@@ -112,7 +112,7 @@ int apply_layer_fd(int root_fd, int fd, const apply_options *opts, apply_result 
 
 int layer_diff_id(apply_read_fn fn, void *userdata, apply_compression compression, apply_result *ret, berr **err) {
         layer_source src;
-        if (layer_source_init(&src, fn, userdata, compression, err) < 0)
+        if (layer_source_init(&src, fn, userdata, compression, true, err) < 0)
                 return -1;
         int r = layer_source_drain(&src, err);
         if (r == 0)

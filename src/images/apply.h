@@ -48,11 +48,17 @@ typedef struct apply_options {
          * own takes owner, mode, times and xattrs from the first lower that has it, as containerd's mkparent. */
         const int *parent_fds;
         size_t n_parent_fds;
+        /* The caller vouches for the compressed bytes: they come from the content store, which verified them
+         * against their digest at commit, or from a pull that feeds the bytes its ingest is hashing and commits
+         * (verifies) the blob before the snapshot. Then the compressed digest is not computed again
+         * (apply_result.compressed_digest is ""; compressed_size is still counted). */
+        bool compressed_verified;
 } apply_options;
 
 typedef struct apply_result {
         char diff_id[DIGEST_STRING_MAX];           /* sha256 of the uncompressed tar stream */
-        char compressed_digest[DIGEST_STRING_MAX]; /* sha256 of the bytes as read (the blob digest) */
+        char compressed_digest[DIGEST_STRING_MAX]; /* sha256 of the bytes as read (the blob digest); "" when
+                                                      apply_options.compressed_verified */
         int64_t compressed_size;
         int64_t uncompressed_size;
 } apply_result;

@@ -18,6 +18,8 @@
 
 #define NOTIFY_INTERVAL_USEC (100 * 1000)
 #define MAX_PARALLEL_FETCHES 4
+/* How long a layer's first bytes wait for the unpacker to offer them an apply stream (see layer_write). */
+#define OFFER_WAIT_USEC (1000 * 1000)
 #define MAX_INDEX_DEPTH 4
 
 typedef enum stream_state {
@@ -41,6 +43,7 @@ typedef struct pull_layer {
         bool bytes_seen; /* the fetch started delivering (or resumes): too late to attach a stream */
         stream_state stream_state;
         apply_stream *stream;
+        bool offer_settled; /* the unpacker will not offer this layer a stream later than now */
         /* fetch thread only */
         bool first_write_seen;
 } pull_layer;
@@ -59,6 +62,7 @@ struct puller {
         void (*content_lock)(void);
         void (*content_unlock)(void);
         int64_t rate_limit; /* bytes/s, 0: none (test knob BERTHD_PULL_RATE_LIMIT) */
+        bool unpacking;     /* the unpacker thread runs for the current pull */
 
         pthread_t thread;
         bool started;
@@ -87,6 +91,7 @@ struct puller {
         char **chain;
         const char *config_digest;
         berr *unpack_error;
+        bool unpack_missed_layer; /* unpack_error only says a layer's download failed */
 };
 
 const char *pull_blob_status_to_string(pull_blob_status s) {
@@ -256,12 +261,40 @@ static int layer_commit(pull_layer *L, berr **err) {
         return r;
 }
 
+static bool earlier_layers_fetched_locked(const puller *p, size_t i) {
+        for (size_t j = 0; j < i; j++)
+                if (!p->layers[j].fetch_done)
+                        return false;
+        return true;
+}
+
+/* The first bytes of a layer whose predecessors are all downloaded: give the unpacker (finishing the previous
+ * layer's extraction) a moment to offer an apply stream, so this layer is extracted while it downloads instead
+ * of read back from the content store afterwards. Waiting cannot deadlock: the unpacker needs nothing more from
+ * this thread for the earlier layers, and it settles the offer whatever happens (bounded by OFFER_WAIT_USEC
+ * anyway: another pull may hold the chain lock, or the previous layer, not streamed because it resumed, is
+ * still being extracted from the store). */
+static void wait_for_offer_locked(puller *p, pull_layer *L) {
+        if (!p->unpacking || L->offer_settled || !earlier_layers_fetched_locked(p, L->index))
+                return;
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_nsec += (OFFER_WAIT_USEC % 1000000) * 1000;
+        deadline.tv_sec += OFFER_WAIT_USEC / 1000000 + deadline.tv_nsec / 1000000000;
+        deadline.tv_nsec %= 1000000000;
+        while (!L->offer_settled && !atomic_load(&p->cancel))
+                if (pthread_cond_timedwait(&p->cond, &p->mu, &deadline) == ETIMEDOUT)
+                        break;
+}
+
 static int layer_write(const void *buf, size_t len, void *userdata) {
         pull_layer *L = userdata;
         puller *p = L->p;
         if (!L->first_write_seen) {
                 L->first_write_seen = true;
                 pthread_mutex_lock(&p->mu);
+                if (L->f.offset == 0)
+                        wait_for_offer_locked(p, L);
                 L->bytes_seen = true;
                 /* Only a download from the first byte can feed an extraction. */
                 if (L->stream_state == STREAM_OFFERED && L->f.offset == 0)
@@ -296,6 +329,15 @@ static int layer_write(const void *buf, size_t len, void *userdata) {
 
 /* ---- the unpacker thread ---- */
 
+/* Layers from `from` on will not be offered a stream (beyond what they have now): stop waiting for one. */
+static void offers_settle(puller *p, size_t from, size_t to) {
+        pthread_mutex_lock(&p->mu);
+        for (size_t i = from; i < to; i++)
+                p->layers[i].offer_settled = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->mu);
+}
+
 static int unpack_one(puller *p, const unpack_env *env, size_t i, berr **err) {
         pull_layer *L = &p->layers[i];
         unpack_layer ul;
@@ -303,8 +345,10 @@ static int unpack_one(puller *p, const unpack_env *env, size_t i, berr **err) {
         if (unpack_layer_begin(env, p->chain[i], i ? p->chain[i - 1] : NULL, &L->desc->annotations, &ul, &exists,
                                err) < 0)
                 return -1;
-        if (exists)
+        if (exists) {
+                offers_settle(p, i, i + 1);
                 return 0;
+        }
 
         /* Offer an apply stream while the layer's download has not delivered anything yet. */
         apply_stream *s = NULL;
@@ -329,6 +373,7 @@ static int unpack_one(puller *p, const unpack_env *env, size_t i, berr **err) {
                         s = NULL;
                 }
         }
+        offers_settle(p, i, i + 1);
 
         pthread_mutex_lock(&p->mu);
         while (!L->fetch_done)
@@ -345,6 +390,7 @@ static int unpack_one(puller *p, const unpack_env *env, size_t i, berr **err) {
                 if (s)
                         apply_stream_abort(s);
                 unpack_layer_abort(env, &ul);
+                p->unpack_missed_layer = true;
                 return berr_set(err, BERR_ABORTED, 0, "layer %s was not fetched", L->desc->digest);
         }
         apply_result res;
@@ -383,6 +429,7 @@ static void *unpacker_main(void *arg) {
                 if (i == p->n_layers && p->n_layers > 0)
                         unpack_label_config(&env, p->config_digest, p->chain[p->n_layers - 1], &e);
         }
+        offers_settle(p, 0, p->n_layers);
         p->unpack_error = e;
         /* Nothing will use the remaining downloads: stop them. */
         if (e)
@@ -408,6 +455,7 @@ static void layers_free(puller *p) {
         p->chain = strv_free(p->chain);
         berr_free(p->unpack_error);
         p->unpack_error = NULL;
+        p->unpack_missed_layer = false;
 }
 
 /* Nothing more will happen to the layer's content. */
@@ -450,6 +498,7 @@ static int fetch_layers(puller *p, const unpack_env *env, const oci_manifest *m,
                 unpacking = false;
                 goto out;
         }
+        p->unpacking = unpacking;
         for (size_t i = 0; i < m->n_layers; i++) {
                 pull_layer *L = &p->layers[i];
                 layer_compression c;
@@ -502,7 +551,10 @@ static int fetch_layers(puller *p, const unpack_env *env, const oci_manifest *m,
                         .offset = (uint64_t) off,
                         .write = layer_write,
                         .userdata = L,
-                        .verify = off == 0,
+                        /* No digest in the fetch: the ingest hashes the same bytes, and its commit (with the
+                         * expected digest and size) rejects a mismatch before the blob becomes visible, and
+                         * before the unpacker may commit a snapshot made from the streamed bytes. */
+                        .verify = false,
                 };
                 if (off == L->desc->size) {
                         /* Everything is already on disk: just commit. */
@@ -513,7 +565,12 @@ static int fetch_layers(puller *p, const unpack_env *env, const oci_manifest *m,
                 fetches[nf++] = &L->f;
         }
 
-        int fr = nf > 0 ? registry_fetch_all(p->reg, p->ref, fetches, nf, MAX_PARALLEL_FETCHES, &fe) : 0;
+        /* While unpacking, one layer at a time, in order: the pull is then limited by CPU (hashing, writing,
+         * extracting), not by the network, and in-order downloads let each layer stream into its extraction
+         * (see wait_for_offer_locked) while the next one downloads, where concurrent downloads all finish
+         * together and leave most layers to be extracted afterwards. */
+        unsigned parallel = unpacking ? 1 : MAX_PARALLEL_FETCHES;
+        int fr = nf > 0 ? registry_fetch_all(p->reg, p->ref, fetches, nf, parallel, &fe) : 0;
         /* Settle every layer: commit what completed without a final write (empty blobs), keep the rest as ingests
          * to resume from, and tell the unpacker. */
         for (size_t i = 0; i < nf; i++) {
@@ -538,14 +595,16 @@ static int fetch_layers(puller *p, const unpack_env *env, const oci_manifest *m,
                 set_phase(p, "unpacking");
         if (unpacking) {
                 pthread_join(unpacker, NULL);
-                unpacking = false;
+                unpacking = p->unpacking = false;
         }
         if (atomic_load(&p->cancel)) {
                 berr_set(err, BERR_CANCELED, ECANCELED, "context canceled");
                 goto out;
         }
-        /* An extraction failure stopped the downloads: it is the cause, the fetch error its consequence. */
-        if (p->unpack_error) {
+        /* An extraction failure stopped the downloads: it is the cause, the fetch error its consequence. Unless
+         * the unpacker only gave up on a layer whose download failed ("was not fetched"): then the
+         * download's error (e.g. a digest mismatch) is the cause. */
+        if (p->unpack_error && !(fr < 0 && p->unpack_missed_layer)) {
                 *err = TAKE_PTR(p->unpack_error);
                 berr_wrap(err, "unpack");
                 goto out;
@@ -563,6 +622,7 @@ out:
                                 layer_settle(&p->layers[i], false);
                 pthread_join(unpacker, NULL);
         }
+        p->unpacking = false;
         free(fetches);
         return r;
 }

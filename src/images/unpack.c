@@ -250,6 +250,10 @@ apply_options unpack_layer_apply_options(const unpack_layer *l) {
         apply_options o = apply_target_options(&l->target, geteuid() == 0);
         /* containerd sniffs the compression whatever the media type says (compression.DecompressStream). */
         o.compression = APPLY_COMPRESSION_AUTO;
+        /* Our input is a blob of the content store (verified at its commit) or, in a pull, the very bytes the
+         * ingest is hashing, and the pull commits (verifies) the blob before it commits the snapshot: hashing
+         * them here again would only repeat that work. */
+        o.compressed_verified = true;
         return o;
 }
 

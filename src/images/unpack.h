@@ -108,7 +108,8 @@ typedef struct unpack_layer {
  * committed. annotations: the layer descriptor's (containerd.io/snapshot/ ones are inherited as labels). */
 int unpack_layer_begin(const unpack_env *env, const char *chain_id, const char *parent, const oci_map *annotations,
                        unpack_layer *l, bool *ret_exists, berr **err);
-/* Where to extract. */
+/* Where to extract. The options trust the compressed bytes (compressed_verified): feed them only a blob of the
+ * content store or bytes whose ingest is committed with its expected digest before unpack_layer_commit. */
 apply_options unpack_layer_apply_options(const unpack_layer *l);
 /* Applies the blob from the content store (cancellable). */
 int unpack_layer_apply_blob(const unpack_env *env, unpack_layer *l, const char *digest, apply_result *ret,

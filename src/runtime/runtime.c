@@ -22,9 +22,27 @@ const char *runtime_oci_binary(const runtime *rt, const char *runtime_name) {
         return runtime_name && is_runc_shim(runtime_name) ? rt->oci_auto : NULL;
 }
 
+/* /tasks/paused and /tasks/resumed keep the cached status right for List/Get without asking the shim. */
+static void on_task_paused_or_resumed(runtime *rt, const char *ns, const char *topic, const uint8_t *value,
+                                      size_t len) {
+        /* TaskPaused and TaskResumed have the same shape: 1 container_id. */
+        Containerd__Events__TaskPaused *p = containerd__events__task_paused__unpack(NULL, len, value);
+        if (!p)
+                return;
+        rt_task *t = p->container_id && *p->container_id ? rt_task_find_any(rt, ns, p->container_id) : NULL;
+        bool paused = strcmp(topic, "/tasks/paused") == 0;
+        if (t && (t->status == RT_STATUS_RUNNING || t->status == RT_STATUS_PAUSED))
+                t->status = paused ? RT_STATUS_PAUSED : RT_STATUS_RUNNING;
+        containerd__events__task_paused__free_unpacked(p, NULL);
+}
+
 static void on_task_exit(const char *ns, const char *topic, const char *type_url, const uint8_t *value,
                          size_t len, int64_t timestamp_ns, void *userdata) {
         runtime *rt = userdata;
+        if (strcmp(topic, "/tasks/exit") != 0) {
+                on_task_paused_or_resumed(rt, ns, topic, value, len);
+                return;
+        }
         Containerd__Events__TaskExit *x = containerd__events__task_exit__unpack(NULL, len, value);
         if (!x)
                 return;
@@ -85,8 +103,11 @@ int runtime_new(const runtime_config *cfg, runtime **ret, berr **err) {
                 return -1;
         }
         if (rt->events) {
-                const char *filter = "topic==\"/tasks/exit\"";
-                if (event_subscribe(rt->events, &filter, 1, on_task_exit, rt, &rt->exit_sub, err) < 0) {
+                /* Several filter strings are ORed. */
+                const char *filters[] = { "topic==\"/tasks/exit\"", "topic==\"/tasks/paused\"",
+                                          "topic==\"/tasks/resumed\"" };
+                if (event_subscribe(rt->events, filters, ELEMENTSOF(filters), on_task_exit, rt, &rt->exit_sub,
+                                    err) < 0) {
                         runtime_free(rt);
                         return -1;
                 }

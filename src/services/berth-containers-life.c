@@ -3,7 +3,9 @@
  * through the restart monitor's back-off, and the start-up pass after a daemon restart. Every step is
  * asynchronous on the loop; exits come from the task monitor (/tasks/exit), never from polling. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
@@ -134,6 +136,39 @@ static void log_opts_from_labels(const meta_container *c, log_opts *o) {
                 o->max_files = (unsigned) files;
 }
 
+/* Linux 5.10 added overlayfs' "volatile" option. */
+static bool kernel_has_overlay_volatile(void) {
+        static int cached = -1;
+        if (cached < 0) {
+                struct utsname u;
+                unsigned major = 0, minor = 0;
+                cached = uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+                         (major > 5 || (major == 5 && minor >= 10));
+        }
+        return cached;
+}
+
+/* An auto-removed (--rm) container's writable layer is thrown away at its exit, so its overlay is mounted
+ * "volatile" (as podman does for --rm): unmounting an overlay otherwise syncs the whole filesystem under its
+ * upper dir (a syncfs of the host's root, 2-40 ms on a busy disk) on every `run --rm`. The price, an upper dir
+ * the kernel refuses to mount again after a host crash, is never paid: nothing mounts it a second time (--rm
+ * excludes restart policies) and the container is removed. */
+static void mount_volatile_if_auto_remove(const meta_container *c, berth_mount *mounts, size_t n) {
+        if (!bc_label_true(c, BC_LABEL_AUTO_REMOVE) || !kernel_has_overlay_volatile())
+                return;
+        for (size_t i = 0; i < n; i++) {
+                berth_mount *m = &mounts[i];
+                bool upper = false;
+                for (size_t j = 0; j < m->n_options; j++)
+                        upper = upper || strncmp(m->options[j], "upperdir=", 9) == 0;
+                if (!m->type || strcmp(m->type, "overlay") != 0 || !upper)
+                        continue;
+                m->options = xrealloc(m->options, (m->n_options + 2) * sizeof *m->options);
+                m->options[m->n_options++] = xstrdup("volatile");
+                m->options[m->n_options] = NULL;
+        }
+}
+
 int bc_task_start(bc_service *s, const char *ns, const char *id, bc_io *io, bc_started_fn cb, void *userdata,
                   berr **err) {
         if (starting_find(s, ns, id))
@@ -148,6 +183,7 @@ int bc_task_start(bc_service *s, const char *ns, const char *id, bc_io *io, bc_s
                 meta_container_done(&c);
                 return -1;
         }
+        mount_volatile_if_auto_remove(&c, mounts, n_mounts);
         _cleanup_free_ char *uri = NULL;
         const char *in = NULL, *out = NULL, *errp = NULL;
         if (io) {
