@@ -1,9 +1,8 @@
 /* libberth: the C client library of berthd (gRPC over its unix socket).
  *
  * The high-level API follows voiyd's Runtime interface: Pull, Run, Stop, Kill, Delete, Cleanup, List, Get, Labels,
- * IO, Namespace, Version, ID, Name. This release implements the image side (pull with progress, list, remove,
- * import, export), version and info; the container side is declared for the next release and its functions return
- * an error with code 12 (UNIMPLEMENTED, "not implemented yet").
+ * IO, Namespace, Version, ID, Name; images (pull with progress, list, remove, import, export), version and info; containers
+ * (run, attached processes, exec, logs, stop, kill, remove, pause, top, stats, wait, inspect) and events.
  *
  * Conventions: fallible functions take `berr **err` last, return a negative value on failure after setting *err and
  * leave *err untouched on success. An error's code is the gRPC status code the daemon answered with (5 not found,
@@ -160,36 +159,212 @@ int berth_image_export(berth_client *c, const char *const *refs, const char *pat
  * malloc'd string. */
 char *berth_reference_normalize(const char *ref);
 
-/* ---- containers (next release: these return UNIMPLEMENTED "not implemented yet") ---- */
+/* ---- containers (berth.v1.Containers) ----
+ * A container is named by its id (docker's --name; generated 12 hex digits when not given). Its exit code follows
+ * docker: the process's status, 128+N after signal N, 126 when the command is not executable, 127 when it is not
+ * found, 125 when berth itself failed. */
 typedef struct berth_container berth_container;
 
 typedef struct berth_run_opts {
         const char *id;                  /* NULL = generated; at most 64 characters */
-        const char *name;
-        const char *const *args;         /* NULL-terminated; NULL = the image's command */
-        const char *const *env;          /* "KEY=value", added to the image's */
+        const char *name;                /* the same as id (docker's --name); id wins when both are set */
+        const char *const *args;         /* NULL-terminated; NULL = the image's command (the Entrypoint stays) */
+        const char *const *env;          /* "KEY=value" added to the image's, "KEY" unsets */
         const char *const *labels;       /* "key=value" */
         bool tty;
+        /* Everything below is optional (zero = docker's default). */
+        bool stdin_open;                 /* -i: keep stdin open (berth_run_attach streams it) */
+        bool auto_remove;                /* --rm */
+        bool read_only;                  /* --read-only root file system */
+        const char *const *mounts;       /* "SRC:DST[:ro|rw][,propagation]" (-v) */
+        const char *workdir;             /* absolute */
+        const char *user;                /* "uid[:gid]" or "name[:group]" */
+        const char *hostname;            /* NULL = the container id */
+        const char *restart;             /* "no", "always", "on-failure[:N]", "unless-stopped" */
+        const char *memory;              /* "64m", "1g" */
+        const char *cpus;                /* "1.5" */
+        const char *const *log_opts;     /* "max-size=10m", "max-files=3" */
+        const char *runtime;             /* NULL = io.containerd.berth.v2 */
+        const char *snapshotter;         /* NULL = the daemon's default */
 } berth_run_opts;
 
+/* Creates and starts a container detached (the image name is normalized: "busybox" ->
+ * "docker.io/library/busybox:latest"). *ret (may be NULL) is the container as berth_container_get returns it. A
+ * command that cannot be run gives an error whose berth_run_exit_code is 126 or 127. */
 int berth_run(berth_client *c, const char *image, const berth_run_opts *opts, berth_container **ret, berr **err);
-/* Graceful stop: SIGTERM, then SIGKILL after timeout_sec. */
-int berth_stop(berth_client *c, const char *id, uint32_t timeout_sec, berr **err);
+/* The exit code docker's CLI gives for a failed run/exec: 126 or 127 when e says the command could not be run
+ * (not executable, not found), else 125. */
+int berth_run_exit_code(const berr *e);
+
+/* Graceful stop: SIGTERM (or the image's stop signal), then SIGKILL after timeout_sec (< 0: the default, 10 s).
+ * Returns once the container has exited; no restart policy brings it back. */
+int berth_stop(berth_client *c, const char *id, int timeout_sec, berr **err);
+/* Sends signo (0 = SIGKILL, docker's default) to the container's process. */
 int berth_kill(berth_client *c, const char *id, int signo, berr **err);
-/* Deletes a container, stopping its task first. */
+/* The same with a signal name or number as docker accepts it: "KILL", "SIGTERM", "9"; NULL = SIGKILL. */
+int berth_kill_named(berth_client *c, const char *id, const char *signal, berr **err);
+/* Removes the container (task, record, snapshot, logs). A running one needs force (it is killed first). */
+int berth_container_remove(berth_client *c, const char *id, bool force, berr **err);
+/* Deletes a container, stopping its task first (berth_container_remove with force). */
 int berth_delete(berth_client *c, const char *id, berr **err);
-/* Tears down networking and leftovers of a container. */
+/* Tears down whatever is left of a container (berth has no networking to undo): berth_delete where a missing
+ * container is not an error. */
 int berth_cleanup(berth_client *c, const char *id, berr **err);
+int berth_pause(berth_client *c, const char *id, berr **err);
+int berth_unpause(berth_client *c, const char *id, berr **err);
+/* Waits until the container has exited (at once when it is not running): its exit code and time (ns). Either
+ * pointer may be NULL. No timeout. */
+int berth_wait(berth_client *c, const char *id, int32_t *ret_code, int64_t *ret_exited_at, berr **err);
+
+/* Every container of the namespace, running or not (filters: containerd's syntax on container records, e.g.
+ * "labels.app==web"; NULL for all), sorted by creation time, newest first. Free with berth_containers_free. */
 int berth_containers_list(berth_client *c, const char *const *filters, berth_container ***ret, size_t *ret_n,
                           berr **err);
+void berth_containers_free(berth_container **v, size_t n);
+/* One container with everything docker's inspect shows (berth.v1.Containers/Inspect). */
 int berth_container_get(berth_client *c, const char *id, berth_container **ret, berr **err);
-/* The container's stdout and stderr as readable fds. */
+
+/* The container's stdout and stderr from now on as readable fds (pipes fed by a thread with its own connection
+ * until the container exits or both fds are closed). The caller closes both. */
 int berth_container_io(berth_client *c, const char *id, int *ret_stdout, int *ret_stderr, berr **err);
+
 const char *berth_container_id(const berth_container *ct);
 const char *berth_container_name(const berth_container *ct);
-/* NULL-terminated "key=value" list owned by the container. */
+/* NULL-terminated "key=value" list owned by the container (the user's labels). */
 const char *const *berth_container_labels(const berth_container *ct);
+
+/* All of it; valid while the container is. Times are unix nanoseconds, 0 = never. */
+typedef struct berth_container_info {
+        const char *id, *name, *image;
+        const char *const *command;      /* the process args (NULL-terminated) */
+        int64_t created_at, started_at, finished_at;
+        const char *status;              /* "created", "running", "paused", "restarting", "exited" */
+        bool running, paused, restarting, oom_killed, explicitly_stopped;
+        uint32_t pid;                    /* 0 unless running or paused */
+        int32_t exit_code;
+        const char *restart_policy;      /* "no", "always", "on-failure:N", "unless-stopped" */
+        uint32_t restart_count;
+        const char *const *labels;       /* "key=value" */
+        const char *const *env;          /* "KEY=value" */
+        const char *const *mounts;       /* as given to run */
+        const char *workdir, *user, *hostname, *runtime, *snapshotter, *snapshot_key, *log_dir;
+        const char *error;               /* why the last start failed, "" if it did not */
+        bool tty, stdin_open, auto_remove;
+        int64_t memory;                  /* bytes, 0 = no limit */
+        uint64_t nano_cpus;
+} berth_container_info;
+const berth_container_info *berth_container_get_info(const berth_container *ct);
 berth_container *berth_container_free(berth_container *ct);
+
+/* ---- attached processes: run in the foreground, exec, attach ----
+ * A berth_process is one streaming call. Wait for berth_process_pollfd (together with your own fds) and call
+ * berth_process_next, or just call berth_process_next with a timeout. */
+typedef struct berth_process berth_process;
+
+typedef enum berth_process_event_kind {
+        BERTH_PROCESS_STARTED,  /* id (container or exec id) and pid */
+        BERTH_PROCESS_STDOUT,   /* data (with a tty everything is stdout) */
+        BERTH_PROCESS_STDERR,
+        BERTH_PROCESS_EXIT,     /* exit_code, exited_at; error when the process never ran. The last event. */
+} berth_process_event_kind;
+
+typedef struct berth_process_event {
+        berth_process_event_kind kind;
+        const char *id;
+        uint32_t pid;
+        const uint8_t *data;
+        size_t len;
+        int32_t exit_code;
+        int64_t exited_at;
+        const char *error;      /* "" unless the process never ran */
+} berth_process_event;
+
+/* Runs a container with its output (and stdin, with opts->stdin_open) streamed over the call. */
+int berth_run_attach(berth_client *c, const char *image, const berth_run_opts *opts, berth_process **ret,
+                     berr **err);
+
+typedef struct berth_exec_opts {
+        const char *const *args;         /* NULL-terminated, required */
+        const char *const *env;
+        const char *workdir, *user;
+        bool tty, stdin_open;
+        bool detach;                     /* started, then the call ends (no output, no exit) */
+        const char *exec_id;             /* NULL = generated */
+} berth_exec_opts;
+int berth_exec(berth_client *c, const char *id, const berth_exec_opts *opts, berth_process **ret, berr **err);
+/* Output of a running container from now on until it exits (stdin too when it was run with stdin_open). */
+int berth_attach(berth_client *c, const char *id, berth_process **ret, berr **err);
+
+/* The next event, waiting at most timeout_ms (< 0: forever). Returns 1 with *ev (valid until the next call), 0 when
+ * nothing arrived in time, 2 at the end (after EXIT, or for a detached start after STARTED), -1 on an error (for
+ * a failed start the EXIT event with its error came before). */
+int berth_process_next(berth_process *p, int timeout_ms, berth_process_event *ev, berr **err);
+/* fd and events to poll(2) for progress (then call berth_process_next with timeout 0). */
+int berth_process_pollfd(const berth_process *p, short *ret_events);
+int berth_process_write_stdin(berth_process *p, const void *data, size_t len, berr **err);
+/* stdin ends (the process sees EOF). */
+int berth_process_close_stdin(berth_process *p, berr **err);
+int berth_process_resize(berth_process *p, uint32_t width, uint32_t height, berr **err);
+/* Ends the call (a still running process keeps running: its output goes to the logs only). Accepts NULL. */
+berth_process *berth_process_free(berth_process *p);
+
+/* ---- logs ---- */
+typedef struct berth_logs_opts {
+        bool follow;            /* until the container is no longer running */
+        int64_t tail;           /* last N lines; < 0 = all */
+        int64_t since, until;   /* unix ns, 0 = unbounded */
+} berth_logs_opts;
+
+typedef struct berth_log_entry {
+        bool is_stderr;
+        int64_t time;           /* unix ns */
+        const uint8_t *data;    /* the line with its "\n" unless partial */
+        size_t len;
+        bool partial;
+} berth_log_entry;
+/* Return non-zero to stop reading (berth_logs then returns 0). */
+typedef int (*berth_log_fn)(const berth_log_entry *e, void *userdata);
+/* opts may be NULL (everything, no follow). */
+int berth_logs(berth_client *c, const char *id, const berth_logs_opts *opts, berth_log_fn fn, void *userdata,
+               berr **err);
+
+/* ---- top and stats ---- */
+typedef struct berth_process_info {
+        uint32_t pid, ppid, uid;
+        char *state;            /* "R", "S", ... */
+        uint64_t rss_bytes, vsz_bytes, cpu_ns;
+        int64_t started_at;     /* unix ns */
+        char *command;
+} berth_process_info;
+int berth_top(berth_client *c, const char *id, berth_process_info **ret, size_t *ret_n, berr **err);
+void berth_process_infos_free(berth_process_info *v, size_t n);
+
+typedef struct berth_stats {
+        int64_t read_at;        /* unix ns */
+        uint64_t cpu_usage_ns;  /* the container's CPU time */
+        uint64_t system_cpu_ns; /* the host's CPU time (all CPUs) at read_at */
+        uint32_t online_cpus;
+        uint64_t memory_usage, memory_limit, memory_cache;
+        uint64_t pids_current, pids_limit;
+} berth_stats;
+int berth_container_stats(berth_client *c, const char *id, berth_stats *ret, berr **err);
+/* docker's CPU %: the container's share of the host's CPU time between two samples, times online CPUs, in %. */
+double berth_stats_cpu_percent(const berth_stats *prev, const berth_stats *now);
+
+/* ---- events (containerd.services.events.v1.Events/Subscribe) ---- */
+typedef struct berth_event {
+        int64_t timestamp;      /* unix ns */
+        const char *namespace_, *topic, *type_url;
+        const uint8_t *value;   /* the event message (protobuf) */
+        size_t len;
+} berth_event;
+/* Return non-zero to stop (berth_events then returns 0). */
+typedef int (*berth_event_fn)(const berth_event *ev, void *userdata);
+/* Events of every namespace matching any of filters (containerd syntax: topic=="/tasks/exit", namespace==x; NULL =
+ * all) until fn stops it or the daemon ends the stream. */
+int berth_events(berth_client *c, const char *const *filters, berth_event_fn fn, void *userdata, berr **err);
+/* The event as JSON like ctr prints it (the known containerd event types; "{}" for others). malloc'd. */
+char *berth_event_json(const berth_event *ev);
 
 #ifdef __cplusplus
 }
