@@ -28,6 +28,7 @@ struct publisher {
         size_t queued;
         bool in_flight;
         ev_source *retry_timer;
+        bool redialed; /* the current event already got its immediate resend on a fresh connection */
 };
 
 static void pump(publisher *p);
@@ -139,11 +140,20 @@ static void on_forward_reply(berr_code code, const char *msg, const uint8_t *pay
                 return; /* the publisher is being freed */
         p->in_flight = false;
         if (code == BERR_OK) {
+                p->redialed = false;
                 event_free(pop_head(p));
                 pump(p);
                 return;
         }
-        /* A closed connection (daemon restarted) is replaced by ensure_client() at the next send. */
+        /* A closed connection (the daemon restarted) is replaced by ensure_client() at the next send. Like Go's
+         * publisher, redial and resend at once the first time, without waiting out a back-off: the new daemon is
+         * most likely up, and exits should reach it promptly. */
+        if (code == BERR_UNAVAILABLE && !p->redialed && p->client && ttrpc_client_closed(p->client)) {
+                p->redialed = true;
+                if (!p->retry_timer)
+                        ev_add_timer(p->loop, &p->retry_timer, 1, on_retry_timer, p);
+                return;
+        }
         send_failed(p, msg ? msg : berr_code_name(code));
 }
 
