@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "basic/memory-trim.h"
 #include "logs/logs.h"
 
 #define FD_STDOUT 3
@@ -92,6 +93,9 @@ int main(int argc, char **argv) {
                 (void) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
         }
         char *buf = xmalloc(READ_SIZE);
+        /* One logger runs per container for its whole life: drop start-up pages now, and again after each sync
+         * (the logger has then been quiet for a while). */
+        memory_trim();
         int64_t last_sync = log_now_ns();
         bool dirty = false;
         while ((fds[0] >= 0 || fds[1] >= 0) && !terminating) {
@@ -106,6 +110,7 @@ int main(int argc, char **argv) {
                         (void) log_writer_sync(w, NULL);
                         last_sync = log_now_ns();
                         dirty = false;
+                        memory_trim();
                 }
                 for (int i = 0; r > 0 && i < _LOG_STREAM_MAX; i++) {
                         if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))

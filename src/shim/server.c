@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 
 #include "basic/log.h"
-#include "shim/memory.h"
+#include "basic/memory-trim.h"
 #include "shim/task.h"
 
 #define SHUTDOWN_FLUSH_USEC (3 * 1000 * 1000)

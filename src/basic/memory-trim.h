@@ -1,4 +1,5 @@
-/* Keeping the shim's resident memory small: it idles for the container's whole life. */
+/* Keeping the resident memory of the per-container processes small (the shim, berth-logger): they idle for the
+ * container's whole life. */
 #pragma once
 
 /* Drops the page-table entries of the shim binary's read-only, never-written mappings (code and constants), which

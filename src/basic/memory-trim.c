@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 
 #include "basic/macro.h"
-#include "shim/memory.h"
+#include "basic/memory-trim.h"
 
 typedef struct mapping {
         unsigned long start, end;
