@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "metadata/db.h"
+#include "metadata/filters.h"
 #include "metadata/labels.h"
 
 struct meta_db {
@@ -32,6 +33,14 @@ int meta_step(meta_db *db, sqlite3_stmt *st, berr **err);
 int meta_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Column as a new string (NULL for SQL NULL). */
 char *meta_column_strdup(sqlite3_stmt *st, int col);
+
+/* The loop every List shares: steps st, loads each row into an elem_size-byte element (load leaves nothing to free
+ * when it fails), keeps those that match f (lookup reads their fields) and releases the others with done. On success
+ * *ret is a malloc'd array of *ret_n elements; on failure everything is released. */
+typedef int (*meta_row_load_fn)(meta_db *db, sqlite3_stmt *st, void *elem, berr **err);
+int meta_collect_rows(meta_db *db, sqlite3_stmt *st, size_t elem_size, meta_row_load_fn load, void (*done)(void *elem),
+                      const struct meta_filter *f, meta_filter_lookup_fn lookup, void **ret, size_t *ret_n,
+                      berr **err);
 
 /* A read transaction (BEGIN DEFERRED at depth 0) so a multi-statement read sees one snapshot. */
 int meta_tx_begin_read(meta_db *db, berr **err);

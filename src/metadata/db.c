@@ -66,6 +66,36 @@ char *meta_column_strdup(sqlite3_stmt *st, int col) {
         return s ? xstrdup((const char *) s) : NULL;
 }
 
+int meta_collect_rows(meta_db *db, sqlite3_stmt *st, size_t elem_size, meta_row_load_fn load, void (*done)(void *elem),
+                      const struct meta_filter *f, meta_filter_lookup_fn lookup, void **ret, size_t *ret_n,
+                      berr **err) {
+        char *v = NULL;
+        size_t n = 0;
+        int r;
+        while ((r = meta_step(db, st, err)) > 0) {
+                v = xrealloc(v, (n + 1) * elem_size);
+                void *elem = v + n * elem_size;
+                if (load(db, st, elem, err) < 0) {
+                        r = -1;
+                        break;
+                }
+                if (!meta_filter_match(f, lookup, elem)) {
+                        done(elem);
+                        continue;
+                }
+                n++;
+        }
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        done(v + i * elem_size);
+                free(v);
+                return -1;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 static int tx_begin(meta_db *db, const char *outer, berr **err) {
         char sql[64];
         if (db->tx_depth == 0)

@@ -157,38 +157,24 @@ static const char *lookup(const char *const *path, size_t n, void *obj) {
         return NULL;
 }
 
+static int load_row(meta_db *db, sqlite3_stmt *st, void *elem, berr **err) {
+        return load(db, st, elem, err);
+}
+
+static void done_row(void *elem) {
+        meta_image_done(elem);
+}
+
 static int list_locked(meta_db *db, const char *ns, const meta_filter *f, meta_image **ret, size_t *ret_n,
                        berr **err) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        meta_image *v = NULL;
-        size_t n = 0;
         int64_t nsid;
-        int r;
         if (meta_ns_id(db, ns, false, &nsid, err) < 0)
                 return -1;
         if (meta_prepare(db, &st, SELECT_IMAGE "WHERE ns = ?1 ORDER BY name", err) < 0)
                 return -1;
         sqlite3_bind_int64(st, 1, nsid);
-        while ((r = meta_step(db, st, err)) > 0) {
-                meta_image img;
-                if (load(db, st, &img, err) < 0) {
-                        r = -1;
-                        break;
-                }
-                if (!meta_filter_match(f, lookup, &img)) {
-                        meta_image_done(&img);
-                        continue;
-                }
-                v = xrealloc(v, (n + 1) * sizeof *v);
-                v[n++] = img;
-        }
-        if (r < 0) {
-                meta_images_free(v, n);
-                return -1;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
+        return meta_collect_rows(db, st, sizeof(**ret), load_row, done_row, f, lookup, (void **) ret, ret_n, err);
 }
 
 int meta_image_list(meta_db *db, const char *ns, const char *const *filters, size_t n_filters, meta_image **ret,

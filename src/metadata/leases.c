@@ -123,39 +123,31 @@ static const char *lookup(const char *const *path, size_t n, void *obj) {
         return NULL;
 }
 
+/* One row of "SELECT id, name, created_at FROM leases" with its labels. */
+static int load_row(meta_db *db, sqlite3_stmt *st, void *elem, berr **err) {
+        meta_lease l = { .id = meta_column_strdup(st, 1), .created_at = sqlite3_column_int64(st, 2) };
+        if (meta_labels_load(db, "lease_labels", sqlite3_column_int64(st, 0), &l.labels, err) < 0) {
+                meta_lease_done(&l);
+                return -1;
+        }
+        *(meta_lease *) elem = l;
+        return 0;
+}
+
+static void done_row(void *elem) {
+        meta_lease_done(elem);
+}
+
 static int list_locked(meta_db *db, const char *ns, const meta_filter *f, meta_lease **ret, size_t *ret_n,
                        berr **err) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        meta_lease *v = NULL;
-        size_t n = 0;
         int64_t nsid;
-        int r;
         if (meta_ns_id(db, ns, false, &nsid, err) < 0)
                 return -1;
         if (meta_prepare(db, &st, "SELECT id, name, created_at FROM leases WHERE ns = ?1 ORDER BY name", err) < 0)
                 return -1;
         sqlite3_bind_int64(st, 1, nsid);
-        while ((r = meta_step(db, st, err)) > 0) {
-                meta_lease l = { .id = meta_column_strdup(st, 1), .created_at = sqlite3_column_int64(st, 2) };
-                if (meta_labels_load(db, "lease_labels", sqlite3_column_int64(st, 0), &l.labels, err) < 0) {
-                        meta_lease_done(&l);
-                        r = -1;
-                        break;
-                }
-                if (!meta_filter_match(f, lookup, &l)) {
-                        meta_lease_done(&l);
-                        continue;
-                }
-                v = xrealloc(v, (n + 1) * sizeof *v);
-                v[n++] = l;
-        }
-        if (r < 0) {
-                meta_leases_free(v, n);
-                return -1;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
+        return meta_collect_rows(db, st, sizeof(**ret), load_row, done_row, f, lookup, (void **) ret, ret_n, err);
 }
 
 int meta_lease_list(meta_db *db, const char *ns, const char *const *filters, size_t n_filters, meta_lease **ret,
