@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "basic/identifier.h"
+#include "google/protobuf/empty.pb-c.h"
 #include "services/common.h"
 
 const char *service_namespace(grpc_call *call, berr **err) {
@@ -14,6 +15,19 @@ const char *service_namespace(grpc_call *call, berr **err) {
                 return NULL;
         }
         return ns;
+}
+
+const char *service_namespace_or_finish(grpc_call *call) {
+        berr *e = NULL;
+        const char *ns = service_namespace(call, &e);
+        if (!ns)
+                service_finish_error(call, e);
+        return ns;
+}
+
+void service_reply_empty(grpc_call *call) {
+        Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
+        grpc_call_reply(call, &resp.base);
 }
 
 void *service_decode(grpc_call *call, const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len) {

@@ -19,6 +19,10 @@
  * FAILED_PRECONDITION "namespace is required" (containerd's namespaces.NamespaceRequired). An invalid name:
  * NULL with INVALID_ARGUMENT "namespace validation: identifier ...". The string belongs to the call. */
 const char *service_namespace(grpc_call *call, berr **err);
+/* The same for handlers: on failure the call is finished with that error and NULL returned (the handler returns). */
+const char *service_namespace_or_finish(grpc_call *call);
+/* Finishes the call with google.protobuf.Empty. */
+void service_reply_empty(grpc_call *call);
 
 /* Unpacks a request. On failure the call is finished with INVALID_ARGUMENT and NULL returned: the handler just
  * returns. Free the result with protobuf_c_message_free_unpacked (or declare it _cleanup_pb_). */

@@ -55,14 +55,6 @@ static void reply_info(grpc_call *call, const ProtobufCMessageDescriptor *desc, 
         free(info.labels);
 }
 
-static const char *request_namespace(grpc_call *call) {
-        berr *e = NULL;
-        const char *ns = service_namespace(call, &e);
-        if (!ns)
-                service_finish_error(call, e);
-        return ns;
-}
-
 static bool digest_valid_or_finish(grpc_call *call, const char *digest) {
         if (meta_digest_is_valid(digest))
                 return true;
@@ -77,7 +69,7 @@ static void rpc_info(grpc_call *call, const uint8_t *msg, size_t len, void *user
                 service_decode(call, &containerd__services__content__v1__info_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns || !digest_valid_or_finish(call, req->digest))
                 return;
         meta_content_info ci = { 0 };
@@ -96,7 +88,7 @@ static void rpc_update(grpc_call *call, const uint8_t *msg, size_t len, void *us
                 service_decode(call, &containerd__services__content__v1__update_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         const char *digest = req->info ? req->info->digest : NULL;
         if (!ns || !digest_valid_or_finish(call, digest))
                 return;
@@ -140,7 +132,7 @@ static void rpc_list(grpc_call *call, const uint8_t *msg, size_t len, void *user
                 call, &containerd__services__content__v1__list_content_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_content_info *list = NULL;
@@ -162,7 +154,7 @@ static void rpc_delete(grpc_call *call, const uint8_t *msg, size_t len, void *us
                 call, &containerd__services__content__v1__delete_content_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         const char *reason = NULL;
@@ -256,7 +248,7 @@ static void rpc_read(grpc_call *call, const uint8_t *msg, size_t len, void *user
                 call, &containerd__services__content__v1__read_content_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         const char *reason = NULL;
@@ -321,7 +313,7 @@ static void rpc_status(grpc_call *call, const uint8_t *msg, size_t len, void *us
                 service_decode(call, &containerd__services__content__v1__status_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_ingest ing = { 0 };
@@ -351,7 +343,7 @@ static void rpc_list_statuses(grpc_call *call, const uint8_t *msg, size_t len, v
                 call, &containerd__services__content__v1__list_statuses_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_ingest *ings = NULL;
@@ -421,7 +413,7 @@ static void rpc_abort(grpc_call *call, const uint8_t *msg, size_t len, void *use
                 service_decode(call, &containerd__services__content__v1__abort_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         berr *e = NULL;

@@ -18,11 +18,6 @@ typedef struct subscriber {
         event_sub *sub;
 } subscriber;
 
-static void reply_empty(grpc_call *call) {
-        Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
-        grpc_call_reply(call, &resp.base);
-}
-
 static void events_publish(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         service_context *ctx = userdata;
         _cleanup_pb_ Containerd__Services__Events__V1__PublishRequest *req = service_decode(
@@ -42,7 +37,7 @@ static void events_publish(grpc_call *call, const uint8_t *msg, size_t len, void
                 service_finish_error(call, e);
                 return;
         }
-        reply_empty(call);
+        service_reply_empty(call);
 }
 
 static void events_forward(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
@@ -60,7 +55,7 @@ static void events_forward(grpc_call *call, const uint8_t *msg, size_t len, void
                 service_finish_error(call, e);
                 return;
         }
-        reply_empty(call);
+        service_reply_empty(call);
 }
 
 static void subscriber_end(subscriber *s) {

@@ -30,14 +30,6 @@ static void images_publish(service_context *ctx, const char *topic, const char *
         }
 }
 
-static const char *request_namespace(grpc_call *call) {
-        berr *e = NULL;
-        const char *ns = service_namespace(call, &e);
-        if (!ns)
-                service_finish_error(call, e);
-        return ns;
-}
-
 /* A reply message for one image, borrowing from img. Release with image_pb_done. */
 typedef struct image_pb {
         Containerd__Services__Images__V1__Image image;
@@ -104,7 +96,7 @@ static void images_get(grpc_call *call, const uint8_t *msg, size_t len, void *us
                 service_decode(call, &containerd__services__images__v1__get_image_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_image img = { 0 };
@@ -123,7 +115,7 @@ static void images_list(grpc_call *call, const uint8_t *msg, size_t len, void *u
                 call, &containerd__services__images__v1__list_images_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_image *list = NULL;
@@ -157,7 +149,7 @@ static void images_create(grpc_call *call, const uint8_t *msg, size_t len, void 
                 call, &containerd__services__images__v1__create_image_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         if (!req->image || !req->image->name || !*req->image->name) {
@@ -184,7 +176,7 @@ static void images_update(grpc_call *call, const uint8_t *msg, size_t len, void 
                 call, &containerd__services__images__v1__update_image_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         if (!req->image || !req->image->name || !*req->image->name) {
@@ -214,7 +206,7 @@ static void images_delete(grpc_call *call, const uint8_t *msg, size_t len, void 
                 call, &containerd__services__images__v1__delete_image_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         berr *e = NULL;

@@ -11,19 +11,6 @@
 #include "services/gc.h"
 #include "services/services.h"
 
-static const char *request_namespace(grpc_call *call) {
-        berr *e = NULL;
-        const char *ns = service_namespace(call, &e);
-        if (!ns)
-                service_finish_error(call, e);
-        return ns;
-}
-
-static void reply_empty(grpc_call *call) {
-        Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
-        grpc_call_reply(call, &resp.base);
-}
-
 /* containerd's leases.WithRandomID: "<nanoseconds of the current second>-<base64url of 3 random bytes>". */
 static char *random_lease_id(void) {
         static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -60,7 +47,7 @@ static void leases_create(grpc_call *call, const uint8_t *msg, size_t len, void 
                 service_decode(call, &containerd__services__leases__v1__create_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         _cleanup_free_ char *id = req->id && *req->id ? xstrdup(req->id) : random_lease_id();
@@ -90,7 +77,7 @@ static void leases_delete(grpc_call *call, const uint8_t *msg, size_t len, void 
                 service_decode(call, &containerd__services__leases__v1__delete_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         berr *e = NULL;
@@ -105,7 +92,7 @@ static void leases_delete(grpc_call *call, const uint8_t *msg, size_t len, void 
                 }
         } else
                 gc_schedule(ctx);
-        reply_empty(call);
+        service_reply_empty(call);
 }
 
 static void leases_list(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
@@ -114,7 +101,7 @@ static void leases_list(grpc_call *call, const uint8_t *msg, size_t len, void *u
                 service_decode(call, &containerd__services__leases__v1__list_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_lease *list = NULL;
@@ -153,7 +140,7 @@ static void leases_resource_change(grpc_call *call, const uint8_t *msg, size_t l
                 msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         const char *type = req->resource ? req->resource->type : "";
@@ -167,7 +154,7 @@ static void leases_resource_change(grpc_call *call, const uint8_t *msg, size_t l
         }
         if (!add)
                 gc_schedule(ctx);
-        reply_empty(call);
+        service_reply_empty(call);
 }
 
 static void leases_add_resource(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
@@ -184,7 +171,7 @@ static void leases_list_resources(grpc_call *call, const uint8_t *msg, size_t le
                 call, &containerd__services__leases__v1__list_resources_request__descriptor, msg, len);
         if (!req)
                 return;
-        const char *ns = request_namespace(call);
+        const char *ns = service_namespace_or_finish(call);
         if (!ns)
                 return;
         meta_lease_resource *list = NULL;

@@ -153,11 +153,6 @@ static void snapshots_mounts(grpc_call *call, const uint8_t *msg, size_t len, vo
         berth_mounts_free(mounts, n);
 }
 
-static void reply_empty(grpc_call *call) {
-        Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
-        grpc_call_reply(call, &resp.base);
-}
-
 /* Active `key` becomes committed `name`: the usage is measured and the overlay work dir dropped inside the
  * transaction that renames the record and moves the lease from key to name. */
 static int commit_snapshot(service_context *ctx, const snapshot_request *r, const char *name, const char *key,
@@ -221,7 +216,7 @@ static void snapshots_commit(grpc_call *call, const uint8_t *msg, size_t len, vo
         ev.key = req->key;
         ev.name = req->name;
         event_publish(ctx->events, r.ns, "/snapshot/commit", &ev.base, NULL);
-        reply_empty(call);
+        service_reply_empty(call);
 }
 
 static void snapshots_remove(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
@@ -259,7 +254,7 @@ static void snapshots_remove(grpc_call *call, const uint8_t *msg, size_t len, vo
         Containerd__Events__SnapshotRemove ev = CONTAINERD__EVENTS__SNAPSHOT_REMOVE__INIT;
         ev.key = req->key;
         event_publish(ctx->events, r.ns, "/snapshot/remove", &ev.base, NULL);
-        reply_empty(call);
+        service_reply_empty(call);
 }
 
 #define SN_METHOD(name, kind_, fn) \
