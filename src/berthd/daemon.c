@@ -19,6 +19,9 @@
 #include "services/berth-version.h"
 #include "services/services.h"
 
+/* How long a stop signal waits for background removals. */
+#define DRAIN_TIMEOUT_SEC 10
+
 struct berthd {
         berthd_config *cfg;
         ev_loop *loop;
@@ -32,16 +35,40 @@ struct berthd {
         int root_lock;
         int state_lock;
         ev_source *signals[3];
+        ev_source *drain_timer; /* shutting down: the bound on waiting for background removals */
         bool listening;
         int listen_fd; /* bound and listening, not yet served: see start_listening */
         dev_t socket_dev; /* identifies our socket file, so we never remove a successor's */
         ino_t socket_ino;
 };
 
+static void exit_when_idle(void *userdata) {
+        berthd *d = userdata;
+        ev_loop_exit(d->loop, 0);
+}
+
+static int on_drain_timeout(ev_source *s, void *userdata) {
+        berthd *d = userdata;
+        log_warn("%u removals still under way after %d s: stopping anyway (the next start resumes them)",
+                 d->services.background, DRAIN_TIMEOUT_SEC);
+        ev_loop_exit(d->loop, 0);
+        return 0;
+}
+
+/* Removals that go on after their call was answered (a --rm container's) finish first, within a bound. */
 static int on_stop_signal(ev_source *s, const struct signalfd_siginfo *si, void *userdata) {
         berthd *d = userdata;
         log_info("received SIG%s, shutting down", sigabbrev_np((int) si->ssi_signo));
-        ev_loop_exit(d->loop, 0);
+        if (d->services.background == 0 || d->drain_timer) {
+                ev_loop_exit(d->loop, 0);
+                return 0;
+        }
+        log_info("waiting for %u removals to finish", d->services.background);
+        d->services.on_idle = exit_when_idle;
+        d->services.on_idle_data = d;
+        uint64_t usec = (uint64_t) DRAIN_TIMEOUT_SEC * 1000000ULL;
+        if (ev_add_timer(d->loop, &d->drain_timer, usec, on_drain_timeout, d) < 0)
+                ev_loop_exit(d->loop, 0);
         return 0;
 }
 
@@ -295,6 +322,7 @@ berthd *berthd_free(berthd *d) {
         meta_db_close(d->db);
         for (size_t i = 0; i < ELEMENTSOF(d->signals); i++)
                 ev_source_free(d->signals[i]);
+        ev_source_free(d->drain_timer);
         d->loop = ev_loop_free(d->loop);
         free(d->uuid);
         safe_close(d->state_lock);

@@ -14,6 +14,7 @@
 typedef struct teardown {
         rt_task *t;
         bool publish;
+        bool deleted; /* the shim's Delete succeeded: the runtime deleted the container and unmounted its rootfs */
         void (*done)(rt_task *t, void *userdata);
         void *userdata;
 } teardown;
@@ -108,7 +109,9 @@ static void teardown_action(teardown *td) {
         rt_task *t = td->t;
         ttrpc_client *c = TAKE_PTR(t->client);
         ttrpc_client_free(c);
-        if (!t->rt || !t->shim_binary) {
+        /* containerd runs the binary's `delete` after every close; after a successful Delete it has nothing left
+         * to clean (the same runtime delete and unmount), and it costs a process start per container. */
+        if (!t->rt || !t->shim_binary || td->deleted) {
                 teardown_finish(td);
                 return;
         }
@@ -146,9 +149,14 @@ static void on_cleanup_delete(rt_task *t, const berr *e, const uint8_t *p, size_
         teardown_shutdown(userdata);
 }
 
-void rt_task_teardown(rt_task *t, bool publish, void (*done)(rt_task *t, void *userdata), void *userdata) {
+static teardown *teardown_new(rt_task *t, bool publish, void (*done)(rt_task *t, void *userdata), void *userdata) {
         teardown *td = xmalloc(sizeof *td);
         *td = (teardown) { .t = rt_task_ref(t), .publish = publish, .done = done, .userdata = userdata };
+        return td;
+}
+
+void rt_task_teardown(rt_task *t, bool publish, void (*done)(rt_task *t, void *userdata), void *userdata) {
+        teardown *td = teardown_new(t, publish, done, userdata);
         if (t->phase != RT_PHASE_STARTING) {
                 teardown_shutdown(td);
                 return;
@@ -213,7 +221,9 @@ static void on_delete(rt_task *t, const berr *e, const uint8_t *p, size_t len, v
         t->phase = RT_PHASE_DELETING;
         /* As containerd: after a clean Delete the shim has published exit and delete itself; after NOT_FOUND or a
          * closed connection the cleanup publishes them. */
-        rt_task_teardown(t, e != NULL, on_deleted, d);
+        teardown *td = teardown_new(t, e != NULL, on_deleted, d);
+        td->deleted = e == NULL;
+        teardown_shutdown(td);
 }
 
 int rt_task_delete(rt_task *t, rt_exit_fn cb, void *userdata, berr **err) {

@@ -213,6 +213,8 @@ void bc_list(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         Berth__V1__ContainerInfo **infos = xcalloc(n + 1, sizeof *infos);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
+                if (bc_removal_pending(s, ns, cs[i].id))
+                        continue;
                 info_fill(s, ns, &cs[i], &bufs[i]);
                 Berth__V1__ContainerInfo *in = &bufs[i].info;
                 if (!req->all && !in->running && !in->restarting)

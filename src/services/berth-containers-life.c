@@ -239,7 +239,7 @@ int bc_task_start(bc_service *s, const char *ns, const char *id, bc_io *io, bc_s
 
 int bc_container_remove(bc_service *s, const char *ns, const char *id, berr **err) {
         meta_container c = { 0 };
-        if (bc_container_get(s, ns, id, &c, err) < 0)
+        if (meta_container_get(s->ctx->db, ns, id, &c, err) < 0) /* also one whose removal is pending */
                 return -1;
         if (meta_container_delete(s->ctx->db, ns, id, err) < 0) {
                 meta_container_done(&c);
@@ -288,9 +288,10 @@ static void exit_decide(exit_ctx *x) {
         bc_service *s = x->s;
         meta_container c = { 0 };
         berr *e = NULL;
-        if (bc_container_get(s, x->ns, x->id, &c, &e) < 0) {
+        if (meta_container_get(s->ctx->db, x->ns, x->id, &c, &e) < 0) {
                 berr_free(e);
                 bc_waiters_notify(s, x->ns, x->id, x->code, x->exited_at);
+                bc_removal_end(s, x->ns, x->id);
                 exit_ctx_free(x);
                 return;
         }
@@ -301,6 +302,7 @@ static void exit_decide(exit_ctx *x) {
                         berr_free(e);
                         bc_waiters_notify(s, x->ns, x->id, x->code, x->exited_at);
                 }
+                bc_removal_end(s, x->ns, x->id);
                 exit_ctx_free(x);
                 return;
         }
@@ -351,11 +353,13 @@ void bc_on_exit(const char *ns, const char *id, uint32_t pid, uint32_t exit_stat
         meta_container c = { 0 };
         if (meta_container_get(s->ctx->db, ns, id, &c, NULL) < 0)
                 return;
-        bool managed = bc_is_managed(&c);
+        bool managed = bc_is_managed(&c), auto_remove = bc_label_true(&c, BC_LABEL_AUTO_REMOVE);
         int64_t started = bc_label_int(&c, BC_LABEL_STARTED), finished = bc_label_int(&c, BC_LABEL_FINISHED);
         meta_container_done(&c);
         if (!managed)
                 return; /* containers of other clients (ctr) keep containerd's semantics: their task stays */
+        if (bc_removal_pending(s, ns, id))
+                return; /* its exit was handled: the removal is under way */
         if (finished > 0 && finished >= started) {
                 /* this run's exit is recorded already: a shim forwarding it again after a daemon restart */
                 log_debug("container %s: exit of pid %u already handled", id, pid);
@@ -383,6 +387,11 @@ void bc_on_exit(const char *ns, const char *id, uint32_t pid, uint32_t exit_stat
         if (bc_labels_update(s, ns, id, kv, 2, &e) < 0) {
                 log_warn("container %s: recording its exit: %s", id, e->msg);
                 berr_free(e);
+        }
+        if (auto_remove) {
+                /* The user waits for the exit, not for the cleanup (berth-containers-removal.c). */
+                bc_removal_begin(s, ns, id);
+                bc_waiters_notify(s, ns, id, (int32_t) exit_status, exited_at);
         }
         exit_ctx *x = xcalloc(1, sizeof *x);
         *x = (exit_ctx) { .s = s, .ns = xstrdup(ns), .id = xstrdup(id), .code = (int32_t) exit_status,
@@ -439,8 +448,31 @@ void bc_on_restart(const char *ns, const char *id, void *userdata) {
 
 /* ---- start-up ---- */
 
+/* An auto-removed container whose exit was recorded before berthd went down: its removal had begun. */
+static void resume_removal(bc_service *s, const char *ns, const meta_container *c, rt_task *t) {
+        log_info("container %s: resuming its removal (--rm)", c->id);
+        bc_removal_begin(s, ns, c->id);
+        exit_ctx *x = xcalloc(1, sizeof *x);
+        *x = (exit_ctx) { .s = s, .ns = xstrdup(ns), .id = xstrdup(c->id),
+                          .code = (int32_t) bc_label_int(c, BC_LABEL_EXIT_CODE),
+                          .exited_at = bc_label_int(c, BC_LABEL_FINISHED) };
+        berr *e = NULL;
+        if (t && rt_task_delete(t, on_exit_task_deleted, x, &e) < 0) {
+                log_warn("container %s: deleting its exited task: %s", c->id, e->msg);
+                berr_free(e);
+                t = NULL;
+        }
+        if (!t)
+                exit_decide(x);
+}
+
 static void scan_container(bc_service *s, const char *ns, const meta_container *c) {
         rt_task *t = runtime_task_get(s->ctx->runtime, ns, c->id);
+        int64_t started = bc_label_int(c, BC_LABEL_STARTED), finished = bc_label_int(c, BC_LABEL_FINISHED);
+        if (bc_label_true(c, BC_LABEL_AUTO_REMOVE) && finished > 0 && finished >= started) {
+                resume_removal(s, ns, c, t);
+                return;
+        }
         if (t) {
                 rt_task_info info;
                 rt_task_info_get(t, &info);
@@ -451,7 +483,6 @@ static void scan_container(bc_service *s, const char *ns, const meta_container *
                         task_monitor_started(s->monitor, ns, c->id);
                 return;
         }
-        int64_t started = bc_label_int(c, BC_LABEL_STARTED), finished = bc_label_int(c, BC_LABEL_FINISHED);
         if (started > 0 && started >= finished) {
                 /* It was running and its task is gone (its shim died with berthd, or its exit was never
                  * recorded): the real status is lost. */

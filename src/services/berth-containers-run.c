@@ -274,10 +274,12 @@ static void on_run_started(bc_service *s, const berr *e, uint32_t pid, void *use
         /* foreground: on_run_exit ends it */
 }
 
-static void start_run(bc_service *s, grpc_call *call, const char *ns, const Berth__V1__RunOptions *o) {
+/* input: stdin the client sent while the run waited for its name (see below). */
+static void run_in_session(bc_service *s, bc_session *se, const char *ns, const Berth__V1__RunOptions *o,
+                           const uint8_t *input, size_t input_len) {
         run_plan p;
         berr *e = NULL;
-        bc_session *se = bc_session_new(s, call, ns, NULL, NULL);
+        grpc_call *call = se->call;
         if (run_prepare(s, ns, o, &p, &e) < 0) {
                 run_plan_done(&p);
                 bc_session_fail(se, e);
@@ -297,6 +299,8 @@ static void start_run(bc_service *s, grpc_call *call, const char *ns, const Bert
                         goto fail;
                 bc_io_set_log(se->io, w);
                 bc_io_set_call(se->io, call);
+                if (input_len > 0 && bc_io_write_stdin(se->io, input, input_len) < 0)
+                        log_debug("stdin of %s dropped (%zu bytes)", p.id, input_len);
                 rc->waiter = bc_waiter_add(s, ns, p.id, on_run_exit, rc);
         }
         if (bc_task_start(s, ns, p.id, se->io, on_run_started, rc, &e) < 0)
@@ -314,6 +318,70 @@ fail:
         berr_free(e);
 }
 
+/* ---- a Run whose name is still being removed (berth-containers-removal.c) waits for the end ---- */
+
+#define PARKED_INPUT_MAX (4u << 20)
+
+typedef struct bc_parked_run {
+        uint8_t *options; /* packed RunOptions: the request is freed when the handler returns */
+        size_t options_len;
+        uint8_t *input; /* stdin that came meanwhile */
+        size_t input_len;
+} parked_run;
+
+static void parked_free(parked_run *pr) {
+        free(pr->options);
+        free(pr->input);
+        free(pr);
+}
+
+static void parked_input(bc_session *se, const Berth__V1__ProcessInput *in) {
+        parked_run *pr = se->parked;
+        if (in && in->data.len > 0) {
+                if (pr->input_len + in->data.len > PARKED_INPUT_MAX)
+                        log_warn("run %s: stdin before the start beyond %u bytes dropped", se->id, PARKED_INPUT_MAX);
+                else {
+                        pr->input = xrealloc(pr->input, pr->input_len + in->data.len);
+                        memcpy(pr->input + pr->input_len, in->data.data, in->data.len);
+                        pr->input_len += in->data.len;
+                }
+        }
+        if (in && in->close_stdin)
+                bc_session_close_stdin(se);
+}
+
+static void on_name_freed(bc_service *s, bool ended, void *userdata) {
+        bc_session *se = userdata;
+        parked_run *pr = TAKE_PTR(se->parked);
+        Berth__V1__RunOptions *o = ended && se->call ? berth__v1__run_options__unpack(NULL, pr->options_len,
+                                                                                     pr->options)
+                                                     : NULL;
+        if (!o) { /* the client went away meanwhile, or berthd shuts down */
+                parked_free(pr);
+                bc_session_free(se);
+                return;
+        }
+        run_in_session(s, se, se->ns, o, pr->input, pr->input_len);
+        berth__v1__run_options__free_unpacked(o, NULL);
+        parked_free(pr);
+}
+
+static void start_run(bc_service *s, grpc_call *call, const char *ns, const Berth__V1__RunOptions *o) {
+        bc_session *se = bc_session_new(s, call, ns, o->name, NULL);
+        if (o->name && *o->name && bc_removal_pending(s, ns, o->name)) {
+                parked_run *pr = xcalloc(1, sizeof *pr);
+                pr->options_len = berth__v1__run_options__get_packed_size(o);
+                pr->options = xmalloc(pr->options_len + 1);
+                berth__v1__run_options__pack(o, pr->options);
+                se->parked = pr;
+                if (bc_removal_wait(s, ns, o->name, on_name_freed, se) == 0)
+                        return;
+                se->parked = NULL;
+                parked_free(pr);
+        }
+        run_in_session(s, se, ns, o, NULL, 0);
+}
+
 void bc_run_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         bc_service *s = userdata;
         bc_session *se = grpc_call_get_state(call);
@@ -321,7 +389,10 @@ void bc_run_message(grpc_call *call, const uint8_t *msg, size_t len, void *userd
         if (!req)
                 return;
         if (se) {
-                bc_session_input(se, req->input);
+                if (se->parked)
+                        parked_input(se, req->input);
+                else
+                        bc_session_input(se, req->input);
                 return;
         }
         if (grpc_call_get_state(call) == NULL && !req->options) {

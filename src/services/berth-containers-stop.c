@@ -64,10 +64,20 @@ static int on_grace_over(ev_source *src, void *userdata) {
         return 0;
 }
 
+static void on_removed(bc_service *s, bool ended, void *userdata) {
+        stop_op *op = userdata;
+        if (ended)
+                bc_finish_empty(op->call);
+        stop_op_free(op);
+}
+
 static void on_stopped(bc_service *s, const char *ns, const char *id, int32_t code, int64_t exited_at,
                        void *userdata) {
         stop_op *op = userdata;
         op->waiter = NULL;
+        /* a --rm container: its own removal is under way, the answer waits for its end */
+        if (op->remove && bc_removal_wait(s, ns, id, on_removed, op) == 0)
+                return;
         if (op->remove) {
                 berr *e = NULL;
                 meta_container c = { 0 };

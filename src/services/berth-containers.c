@@ -57,6 +57,8 @@ bool bc_is_managed(const meta_container *c) {
 int bc_container_get(bc_service *s, const char *ns, const char *id, meta_container *ret, berr **err) {
         if (!id || !*id)
                 return berr_set(err, BERR_INVALID_ARGUMENT, 0, "a container name or id is required");
+        if (bc_removal_pending(s, ns, id)) /* gone for the user already: its exit was reported */
+                return berr_set(err, BERR_NOT_FOUND, 0, "container \"%s\" in namespace \"%s\": not found", id, ns);
         return meta_container_get(s->ctx->db, ns, id, ret, err);
 }
 
@@ -332,6 +334,7 @@ static void bc_service_free(bc_service *s) {
         }
         ev_source_free(s->startup);
         bc_starting_free_all(s);
+        bc_removals_free_all(s);
         free(s->logger_path);
         free(s->self_dir);
         free(s);

@@ -48,6 +48,7 @@
 
 typedef struct bc_waiter bc_waiter;
 typedef struct bc_session bc_session;
+typedef struct bc_removal bc_removal;
 
 typedef struct bc_service {
         service_context *ctx;
@@ -57,6 +58,7 @@ typedef struct bc_service {
         bc_waiter *waiters;
         ev_source *startup; /* the one-off start-up pass (restarts after a daemon restart) */
         struct bc_starting *starting; /* tasks being created and started (berth-containers-life.c) */
+        bc_removal *removals;         /* containers being removed after their exit (berth-containers-removal.c) */
 } bc_service;
 
 /* ---- berth-containers.c: common ---- */
@@ -142,6 +144,7 @@ struct bc_session {
         int64_t exited_at;
         bool stdin_closed, close_io_sent;
         void (*on_end)(bc_session *se); /* optional: the session is done (before it is freed) */
+        struct bc_parked_run *parked;    /* a Run waiting for the removal of its name (berth-containers-run.c) */
 };
 bc_session *bc_session_new(bc_service *s, grpc_call *call, const char *ns, const char *id, const char *exec_id);
 void bc_session_free(bc_session *se);
@@ -175,6 +178,18 @@ int bc_container_remove(bc_service *s, const char *ns, const char *id, berr **er
 void bc_startup_scan(bc_service *s);
 char *bc_fifo_dir(bc_service *s, const char *ns, const char *id);
 void bc_starting_free_all(bc_service *s);
+
+/* ---- berth-containers-removal.c: removals that go on after the exit was reported ---- */
+
+/* ended: the removal is over (false: berthd shuts down first; only free what userdata holds). */
+typedef void (*bc_removed_fn)(bc_service *s, bool ended, void *userdata);
+/* From now on ns/id is hidden from berth's calls until bc_removal_end; berthd's shutdown waits for it. */
+void bc_removal_begin(bc_service *s, const char *ns, const char *id);
+void bc_removal_end(bc_service *s, const char *ns, const char *id);
+bool bc_removal_pending(bc_service *s, const char *ns, const char *id);
+/* fn runs once the removal of ns/id ended; -1 when none is pending. */
+int bc_removal_wait(bc_service *s, const char *ns, const char *id, bc_removed_fn fn, void *userdata);
+void bc_removals_free_all(bc_service *s);
 
 /* ---- handlers ---- */
 void bc_run_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata);

@@ -43,7 +43,16 @@ typedef struct service_context {
 
         service_plugin **plugins;
         size_t n_plugins;
+
+        /* Work that goes on after its call was answered (a --rm container's removal): berthd's shutdown waits for
+         * it. on_idle runs when the count drops to zero. */
+        unsigned background;
+        void (*on_idle)(void *userdata);
+        void *on_idle_data;
 } service_context;
+
+void service_background_begin(service_context *ctx);
+void service_background_end(service_context *ctx);
 
 /* Frees the plugin list (nothing else in the context is owned). */
 void service_context_done(service_context *ctx);
