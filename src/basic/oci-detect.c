@@ -1,24 +1,32 @@
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
 #include "basic/fileio.h"
 #include "basic/oci-detect.h"
 
-bool oci_binary_in_path(const char *name) {
+char *oci_binary_resolve(const char *name) {
+        struct stat st;
         if (strchr(name, '/'))
-                return access(name, X_OK) == 0;
+                return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
         const char *path = getenv("PATH");
-        if (!path)
+        if (!path || !*path)
                 path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         _cleanup_free_ char *copy = xstrdup(path);
         char *save = NULL;
         for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *full = xasprintf("%s/%s", dir, name);
-                if (access(full, X_OK) == 0)
-                        return true;
+                char *full = xasprintf("%s/%s", dir, name);
+                if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
+                        return full;
+                free(full);
         }
-        return false;
+        return NULL;
+}
+
+bool oci_binary_in_path(const char *name) {
+        _cleanup_free_ char *full = oci_binary_resolve(name);
+        return full != NULL;
 }
 
 /* True when a cgroup2 hierarchy is mounted beside v1 ones and still has controllers: crun 1.8 then fails with

@@ -6,6 +6,9 @@
 
 /* True when name (a bare name looked up in PATH, or a path) is an executable file. */
 bool oci_binary_in_path(const char *name);
+/* The file execvp would run for name: name itself when it has a slash, else the first executable regular file
+ * in PATH; NULL when there is none. Freed by the caller. */
+char *oci_binary_resolve(const char *name);
 
 /* "crun" or "runc". *ret_crun (may be NULL) tells which; *ret_reason (may be NULL) says why, for a log line.
  * crun 1.8 refuses a "hybrid" cgroup layout whose cgroup2 hierarchy still holds controllers. */

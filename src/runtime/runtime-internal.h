@@ -63,7 +63,15 @@ struct runtime {
         struct event_exchange *events;
         struct event_sub *exit_sub;
         rt_task *head;
+        struct sealed_runtime *sealed; /* sealed-runtime.c */
 };
+
+/* ---- the sealed copy of the OCI runtime for our shims (sealed-runtime.c) ---- */
+typedef struct sealed_runtime sealed_runtime;
+/* The descriptor of the sealed copy of the runtime binary our shim would run for runtime_name, and in *ret_env
+ * (freed by the caller) the variable that describes it to the shim; -1 when there is none. */
+int runtime_sealed_oci(runtime *rt, const char *runtime_name, char **ret_env);
+void sealed_runtime_free(sealed_runtime *s);
 
 /* ---- tasks (task.c) ---- */
 rt_task *rt_task_new(runtime *rt, const char *ns, const char *id, const char *bundle);

@@ -140,6 +140,7 @@ runtime *runtime_free(runtime *rt) {
         free(rt->self_dir);
         free(rt->oci_runtime);
         free(rt->oci_auto);
+        sealed_runtime_free(rt->sealed);
         free(rt);
         return NULL;
 }

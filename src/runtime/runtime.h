@@ -31,6 +31,8 @@ typedef struct runtime runtime;
 typedef struct rt_task rt_task;
 
 #define RUNTIME_DEFAULT_NAME "io.containerd.berth.v2"
+/* Its binary (berth's own shim). */
+#define SHIM_BERTH_BINARY "containerd-shim-berth-v2"
 #define RUNTIME_RUNC_V2 "io.containerd.runc.v2"
 
 /* containerd.v1.types.Status */

@@ -6,6 +6,7 @@
 
 #include "basic/identifier.h"
 #include "basic/log.h"
+#include "shim/sealed-runtime.h"
 #include "shim/shim.h"
 #include "shim/task.h"
 
@@ -34,5 +35,6 @@ int main(int argc, char **argv) {
                 return shim_start(&a);
         if (a.action && strcmp(a.action, "delete") == 0)
                 return shim_delete(&a);
+        shim_sealed_runtime_init();
         return shim_server_run(a.ns, a.id, getenv("BERTH_SHIM_SOCKET"), 3, a.debug);
 }
