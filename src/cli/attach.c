@@ -113,7 +113,7 @@ static void read_stdin(berth_process *p, attach_state *st) {
 }
 
 int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int *ret_code, berr **err) {
-        attach_state st = { .stdin_done = !o->stdin_open };
+        attach_state st = { .stdin_done = !o->stdin_open, .id = o->id ? xstrdup(o->id) : NULL };
         struct termios saved;
         bool raw = false;
         if (o->tty && o->stdin_open && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {

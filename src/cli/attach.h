@@ -13,6 +13,7 @@ typedef struct cli_attach_opts {
         bool stdin_open;     /* stream our stdin */
         bool proxy_signals;  /* forward SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/2 to the started container (run) */
         bool quiet_start_error; /* do not print the start error (the caller does) */
+        const char *id;      /* the container, when the call announces no start (attach): signals go to it */
 } cli_attach_opts;
 
 /* Runs until the process's call ends. Returns 0 with *ret_code = the process's exit code (126/127 when it could

@@ -55,6 +55,7 @@ int cmd_run(cli_context *ctx, int argc, char **argv);
 int cmd_ps(cli_context *ctx, int argc, char **argv);
 int cmd_logs(cli_context *ctx, int argc, char **argv);
 int cmd_exec(cli_context *ctx, int argc, char **argv);
+int cmd_attach(cli_context *ctx, int argc, char **argv);
 int cmd_stop(cli_context *ctx, int argc, char **argv);
 int cmd_kill(cli_context *ctx, int argc, char **argv);
 int cmd_rm(cli_context *ctx, int argc, char **argv);

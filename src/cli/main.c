@@ -17,6 +17,7 @@ static const struct {
         { "ps", cmd_ps, "List containers" },
         { "logs", cmd_logs, "Fetch the logs of a container" },
         { "exec", cmd_exec, "Run a command in a running container" },
+        { "attach", cmd_attach, "Attach to a running container's output until it exits" },
         { "stop", cmd_stop, "Stop one or more running containers" },
         { "kill", cmd_kill, "Kill one or more running containers" },
         { "rm", cmd_rm, "Remove one or more containers" },

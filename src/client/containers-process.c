@@ -20,7 +20,8 @@ struct berth_process {
         process_kind kind;
         Berth__V1__RunEvent *cur; /* the message being handed out, field by field */
         unsigned cur_step;        /* next field of cur to hand out: 0 started, 1 stdout, 2 stderr, 3 exit */
-        bool stdin_closed;
+        bool stdin_closed;        /* no more stdin bytes go out */
+        bool send_closed;         /* our side of the call is half-closed: not even a resize can go out */
         bool ended;               /* the call ended (OK or not) */
 };
 
@@ -142,11 +143,12 @@ int berth_process_close_stdin(berth_process *p, berr **err) {
         in.close_stdin = true;
         if (process_send_input(p, &in, err) < 0)
                 return -1;
+        p->send_closed = true;
         return grpc_stream_close_send(p->s, err);
 }
 
 int berth_process_resize(berth_process *p, uint32_t width, uint32_t height, berr **err) {
-        if (width == 0 || height == 0 || p->stdin_closed)
+        if (width == 0 || height == 0 || p->send_closed)
                 return 0; /* nothing to say, or no way to say it after the half-close */
         Berth__V1__ProcessInput in = BERTH__V1__PROCESS_INPUT__INIT;
         in.width = width;
@@ -161,6 +163,20 @@ berth_process *berth_process_free(berth_process *p) {
         grpc_stream_free(p->s);
         free(p);
         return NULL;
+}
+
+/* A process without stdin (no -i). Without a terminal our side is done: the half-close now (the daemon takes it
+ * as stdin's end too). With one (-t alone, as docker's) the call stays open for window sizes, and an explicit
+ * close tells the daemon that no stdin comes. */
+static int process_no_stdin(berth_process *p, bool tty, berr **err) {
+        p->stdin_closed = true;
+        if (tty) {
+                Berth__V1__ProcessInput in = BERTH__V1__PROCESS_INPUT__INIT;
+                in.close_stdin = true;
+                return process_send_input(p, &in, err);
+        }
+        p->send_closed = true;
+        return grpc_stream_close_send(p->s, err);
 }
 
 /* Opens the call and sends its first message. */
@@ -258,13 +274,9 @@ static int run_open(berth_client *c, const char *image, const berth_run_opts *op
         req.options = &o;
         if (process_open(c, PROCESS_RUN, "/berth.v1.Containers/Run", &req.base, ret, err) < 0)
                 return -1;
-        if (!o.stdin) {
-                /* Nothing more to send: the half-close now (the daemon takes it as stdin's end too). */
-                (*ret)->stdin_closed = true;
-                if (grpc_stream_close_send((*ret)->s, err) < 0) {
-                        *ret = berth_process_free(*ret);
-                        return -1;
-                }
+        if (!o.stdin && process_no_stdin(*ret, o.tty && !detach, err) < 0) {
+                *ret = berth_process_free(*ret);
+                return -1;
         }
         return 0;
 }
@@ -332,12 +344,9 @@ int berth_exec(berth_client *c, const char *id, const berth_exec_opts *opts, ber
         req.options = &o;
         if (process_open(c, PROCESS_EXEC, "/berth.v1.Containers/Exec", &req.base, ret, err) < 0)
                 return -1;
-        if (!o.stdin) {
-                (*ret)->stdin_closed = true;
-                if (grpc_stream_close_send((*ret)->s, err) < 0) {
-                        *ret = berth_process_free(*ret);
-                        return -1;
-                }
+        if (!o.stdin && process_no_stdin(*ret, o.tty && !opts->detach, err) < 0) {
+                *ret = berth_process_free(*ret);
+                return -1;
         }
         return 0;
 }

@@ -157,7 +157,9 @@ static int create_record(bc_service *s, const char *ns, const Berth__V1__RunOpti
         _cleanup_free_ char *policy = restart_policy_format(&p->restart);
         _cleanup_free_ char *max_size = xasprintf("%lld", (long long) p->logs.max_size);
         _cleanup_free_ char *max_files = xasprintf("%u", p->logs.max_files);
-        _cleanup_free_ char *mounts = o->n_mounts ? strv_join(o->mounts, "\n") : NULL;
+        /* protobuf-c's repeated strings are counted, not NULL-terminated */
+        _cleanup_strv_free_ char **binds = o->n_mounts ? strv_copy_n(o->mounts, o->n_mounts) : NULL;
+        _cleanup_free_ char *mounts = binds ? strv_join(binds, "\n") : NULL;
         meta_labels_set(&c.labels, BC_LABEL_MANAGED, "1");
         if (p->restart.kind != RESTART_NO) {
                 meta_labels_set(&c.labels, RESTART_LABEL_POLICY, policy);

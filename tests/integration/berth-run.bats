@@ -99,6 +99,29 @@ wait_status() {
         [[ "$output" == *"31 101"* ]]
 }
 
+@test "run -t without -i: the pty is the process's stdin; the window size reaches it; our stdin is not read" {
+        # docker's -t alone: stdin, stdout and stderr are the container's terminal, nothing is forwarded to it.
+        run python3 "$PTY_RUN" --timeout 20 -- bash -c \
+                "stty rows 27 cols 93; exec '$BERTH' run -t --rm $IMG sh -c 'tty; sleep 0.5; stty size; exit 3'"
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"/dev/pts/0"* ]]
+        [[ "$output" == *"27 93"* ]]
+        [[ "$output" != *"stty:"* ]]
+        # a window change while it runs is sent too (SIGWINCH to berth, as a terminal emulator does)
+        run python3 "$PTY_RUN" --timeout 20 -- bash -c \
+                "stty rows 27 cols 93; '$BERTH' run -t --rm $IMG sh -c 'sleep 1; stty size' & p=\$!;
+                 sleep 0.5; stty rows 40 cols 120; kill -WINCH \$p; wait \$p"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"40 120"* ]]
+        # not a terminal here: the container still has one; stdin (a pipe with data) is not forwarded
+        run bash -c "echo typed | timeout -s KILL 30 '$BERTH' run -t --rm $IMG sh -c 'tty; read -t 1 x; echo \"[\$x]\"'"
+        [ "$status" -eq 0 ]
+        [ "${lines[0]}" = $'/dev/pts/0\r' ]
+        [ "${lines[1]}" = $'[]\r' ]
+        run berth ps -aq
+        [ -z "$output" ]
+}
+
 @test "run -d --name web; ps shows Up; ps --format json; exec; exec exit codes" {
         run berth run -d --name web $IMG sh -c 'while :; do echo tick; sleep 0.2; done'
         [ "$status" -eq 0 ]
@@ -156,6 +179,38 @@ assert o["Image"] == "berth/busybox", o'
         [ "$output" = "$(printf 'l1\nl2\nl3\ne')" ]
         [ "$(berth logs short 2>/dev/null)" = "$(printf 'l1\nl2\nl3')" ]
         berth rm short
+}
+
+@test "attach: output from now on until the exit, the container's code; signals proxied; errors" {
+        berth run -d --name att $IMG sh -c \
+                'trap "echo got TERM; exit 9" TERM; echo early; sleep 0.6; i=1; while :; do echo a$i; i=$((i+1)); sleep 0.1; done'
+        wait_status att 'Up *'
+        for i in $(seq 1 50); do
+                [ "$(berth logs att | head -n 1)" = early ] && break
+                sleep 0.05
+        done
+        out=$BERTHD_TEST_DIR/attach.out
+        timeout -s KILL 30 "$BERTH" attach att >"$out" 2>&1 &
+        apid=$!
+        for i in $(seq 1 100); do
+                grep -q '^a3$' "$out" && break
+                sleep 0.05
+        done
+        # (TERM: a background job of a script ignores SIGINT)
+        kill -TERM "$apid"
+        st=0
+        wait "$apid" || st=$?
+        [ "$st" -eq 9 ] || { cat "$out" >&3; false; }
+        ! grep -q early "$out"
+        grep -qx 'got TERM' "$out"
+        [ "$(berth wait att)" = 9 ]
+        run berth attach att
+        [ "$status" -eq 1 ]
+        [[ "$output" == "berth: "*"att"*"not running"* ]]
+        run berth attach nosuch
+        [ "$status" -eq 1 ]
+        [[ "$output" == "berth: "*"nosuch"*"not found"* ]]
+        berth rm att
 }
 
 @test "inspect: State fields, docker's shape; -f templates" {
