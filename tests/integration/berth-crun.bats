@@ -11,8 +11,6 @@ IMG=berth/busybox
 
 setup_file() {
         berthd_suite_setup
-        [ -x "$BERTH" ] || { echo "# $BERTH not built" >&3; return 1; }
-        export PATH=$BERTH_BUILD:$PATH
         # shellcheck source=../../scripts/crun-usable.sh
         source "$BERTH_ROOT/scripts/crun-usable.sh"
         export BERTH_HUGETLB_OWNER=$$
@@ -20,20 +18,11 @@ setup_file() {
                 export CRUN_SKIP="crun cannot create containers here: $(tr '\n' ' ' <"$BERTHD_TEST_DIR/crun-setup.err")"
                 return 0
         fi
-        ARCHIVE=$("$BERTH_ROOT/scripts/build-image.sh")
-        berthd_start main --oci-runtime crun
-        export BERTH_ADDRESS
-        BERTH_ADDRESS=$(berthd_sock main)
-        "$BERTH" image import "$ARCHIVE" >/dev/null
+        berth_suite_setup main --oci-runtime crun
 }
 
 teardown_file() {
-        if [ -n "${BERTH_ADDRESS:-}" ] && [ -S "$BERTH_ADDRESS" ]; then
-                local ids
-                ids=$(timeout -s KILL 30 "$BERTH" ps -aq 2>/dev/null)
-                [ -n "$ids" ] && timeout -s KILL 60 "$BERTH" rm -f $ids >/dev/null 2>&1
-        fi
-        berthd_suite_teardown
+        berth_suite_teardown
         # shellcheck source=../../scripts/crun-usable.sh
         source "$BERTH_ROOT/scripts/crun-usable.sh"
         crun_hugetlb_teardown || true

@@ -13,26 +13,11 @@ BERTH=$BERTH_BUILD/berth
 IMG=berth/busybox
 
 setup_file() {
-        berthd_suite_setup
-        [ -x "$BERTH" ] || { echo "# $BERTH not built" >&3; return 1; }
-        export PATH=$BERTH_BUILD:$PATH
-        ARCHIVE=$("$BERTH_ROOT/scripts/build-image.sh")
-        berthd_start main
-        export BERTH_ADDRESS
-        BERTH_ADDRESS=$(berthd_sock main)
-        "$BERTH" image import "$ARCHIVE" >/dev/null
+        berth_suite_setup main
 }
 
 teardown_file() {
-        if [ -n "${BERTH_ADDRESS:-}" ]; then
-                local ids pid
-                # A failed test may have left berthd dead: a new one reconnects to the shims and removes them.
-                pid=$(berthd_pid main)
-                { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || berthd_start main || true
-                ids=$(timeout -s KILL 30 "$BERTH" ps -aq 2>/dev/null)
-                [ -n "$ids" ] && timeout -s KILL 60 "$BERTH" rm -f $ids >/dev/null 2>&1
-        fi
-        berthd_suite_teardown
+        berth_suite_teardown
 }
 
 berth() { timeout -s KILL 60 "$BERTH" "$@"; }

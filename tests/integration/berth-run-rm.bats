@@ -14,10 +14,6 @@ IMG=berth/busybox
 
 setup_file() {
         berthd_suite_setup
-        [ -x "$BERTH" ] || { echo "# $BERTH not built" >&3; return 1; }
-        export PATH=$BERTH_BUILD:$PATH
-        ARCHIVE=$("$BERTH_ROOT/scripts/build-image.sh")
-        export ARCHIVE
         export GATE=$BERTHD_TEST_DIR/gate
         export RUNTIME=$BERTHD_TEST_DIR/gated-runc
         local real
@@ -35,22 +31,14 @@ done
 exec "$real" "\$@"
 EOF
         chmod +x "$RUNTIME"
-        berthd_start main --oci-runtime "$RUNTIME"
-        export BERTH_ADDRESS
-        BERTH_ADDRESS=$(berthd_sock main)
-        "$BERTH" image import "$ARCHIVE" >/dev/null
+        berth_suite_setup main --oci-runtime "$RUNTIME"
 }
 
 teardown_file() {
         rm -f "$GATE"
-        if [ -n "${BERTH_ADDRESS:-}" ] && [ -S "$BERTH_ADDRESS" ]; then
-                local ids
-                ids=$(timeout -s KILL 30 "$BERTH" ps -aq 2>/dev/null)
-                [ -n "$ids" ] && timeout -s KILL 60 "$BERTH" rm -f $ids >/dev/null 2>&1
-        fi
+        berth_suite_teardown
         local pid
         for pid in $(shim_pids); do kill -9 "$pid" 2>/dev/null; done
-        berthd_suite_teardown
 }
 
 teardown() {

@@ -13,24 +13,11 @@ PTY_RUN=$BERTH_ROOT/tests/integration/pty-run.py
 IMG=berth/busybox
 
 setup_file() {
-        berthd_suite_setup
-        [ -x "$BERTH" ] || { echo "# $BERTH not built" >&3; return 1; }
-        export PATH=$BERTH_BUILD:$PATH
-        ARCHIVE=$("$BERTH_ROOT/scripts/build-image.sh")
-        berthd_start main
-        export BERTH_ADDRESS
-        BERTH_ADDRESS=$(berthd_sock main)
-        "$BERTH" image import "$ARCHIVE" >/dev/null
+        berth_suite_setup main
 }
 
 teardown_file() {
-        # Whatever a failed test left running.
-        if [ -n "${BERTH_ADDRESS:-}" ]; then
-                local ids
-                ids=$(timeout -s KILL 30 "$BERTH" ps -aq 2>/dev/null)
-                [ -n "$ids" ] && timeout -s KILL 60 "$BERTH" rm -f $ids >/dev/null 2>&1
-        fi
-        berthd_suite_teardown
+        berth_suite_teardown
 }
 
 # SIGKILL on timeout: berth forwards SIGTERM to the container (docker's sig-proxy), which may ignore it.

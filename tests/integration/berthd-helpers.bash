@@ -91,3 +91,37 @@ bctr() {
         shift
         timeout "$CTR_TIMEOUT" ctr -a "$(berthd_sock "$name")" "$@"
 }
+
+# ---- suites that drive the berth CLI against one private berthd ----
+
+# berth_suite_setup NAME [BERTHD ARGS...] (from setup_file): the suite's directory unless berthd_suite_setup made it
+# already, this build first on PATH (berthd finds the shim and berth-logger there), berthd NAME started,
+# BERTH_ADDRESS exported for the CLI, and the local busybox image imported (its archive in ARCHIVE).
+berth_suite_setup() {
+        local name=$1
+        shift
+        [ -n "${BERTHD_TEST_DIR:-}" ] || berthd_suite_setup || return 1
+        [ -x "$BERTH_BUILD/berth" ] || { echo "# $BERTH_BUILD/berth not built" >&3; return 1; }
+        export PATH=$BERTH_BUILD:$PATH
+        ARCHIVE=$("$BERTH_ROOT/scripts/build-image.sh") || return 1
+        export ARCHIVE BERTH_SUITE_DAEMON=$name BERTH_SUITE_ARGS="$*"
+        berthd_start "$name" "$@" || return 1
+        export BERTH_ADDRESS
+        BERTH_ADDRESS=$(berthd_sock "$name")
+        "$BERTH_BUILD/berth" image import "$ARCHIVE" >/dev/null
+}
+
+# berth_suite_teardown (from teardown_file): removes whatever failed tests left, first starting berthd again if one
+# of them killed it (the new one reconnects to the shims), then stops it like berthd_suite_teardown.
+berth_suite_teardown() {
+        if [ -n "${BERTH_ADDRESS:-}" ]; then
+                local ids pid name=${BERTH_SUITE_DAEMON:-main}
+                pid=$(berthd_pid "$name")
+                # shellcheck disable=SC2086 # the arguments were joined by berth_suite_setup
+                { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || berthd_start "$name" $BERTH_SUITE_ARGS || true
+                ids=$(timeout -s KILL 30 "$BERTH_BUILD/berth" ps -aq 2>/dev/null)
+                # shellcheck disable=SC2086
+                [ -n "$ids" ] && timeout -s KILL 60 "$BERTH_BUILD/berth" rm -f $ids >/dev/null 2>&1
+        fi
+        berthd_suite_teardown
+}
