@@ -186,6 +186,9 @@ typedef struct berth_run_opts {
         const char *const *log_opts;     /* "max-size=10m", "max-files=3" */
         const char *runtime;             /* NULL = io.containerd.berth.v2 */
         const char *snapshotter;         /* NULL = the daemon's default */
+        /* With tty: the terminal's size the process starts with (the OCI spec's process.consoleSize), so a
+         * command that asks at once sees it. 0 (either) = unknown: the pty starts 0x0 until a resize. */
+        uint32_t console_width, console_height;
 } berth_run_opts;
 
 /* Creates and starts a container detached (the image name is normalized: "busybox" ->
@@ -290,6 +293,7 @@ typedef struct berth_exec_opts {
         bool tty, stdin_open;
         bool detach;                     /* started, then the call ends (no output, no exit) */
         const char *exec_id;             /* NULL = generated */
+        uint32_t console_width, console_height; /* with tty: the initial size, as berth_run_opts' */
 } berth_exec_opts;
 int berth_exec(berth_client *c, const char *id, const berth_exec_opts *opts, berth_process **ret, berr **err);
 /* Output of a running container from now on until it exits (stdin too when it was run with stdin_open). */

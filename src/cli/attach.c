@@ -32,11 +32,21 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
         return 0;
 }
 
-static void send_window_size(berth_process *p) {
+bool cli_terminal_size(uint32_t *ret_width, uint32_t *ret_height) {
         struct winsize ws;
         int fd = isatty(STDIN_FILENO) ? STDIN_FILENO : STDOUT_FILENO;
-        if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0)
-                (void) berth_process_resize(p, ws.ws_col, ws.ws_row, NULL);
+        if (ioctl(fd, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0 || ws.ws_row == 0)
+                return false;
+        *ret_width = ws.ws_col;
+        *ret_height = ws.ws_row;
+        return true;
+}
+
+/* Also once started: the size may have changed since the options went out (no SIGWINCH was watched then). */
+static void send_window_size(berth_process *p) {
+        uint32_t width, height;
+        if (cli_terminal_size(&width, &height))
+                (void) berth_process_resize(p, width, height, NULL);
 }
 
 typedef struct attach_state {

@@ -16,6 +16,10 @@ typedef struct cli_attach_opts {
         const char *id;      /* the container, when the call announces no start (attach): signals go to it */
 } cli_attach_opts;
 
+/* This terminal's size (stdin's, else stdout's): true with both > 0, false when neither is a terminal or the size is
+ * unknown (0x0). berth run/exec -t send it with the options, so the process starts with it. */
+bool cli_terminal_size(uint32_t *ret_width, uint32_t *ret_height);
+
 /* Runs until the process's call ends. Returns 0 with *ret_code = the process's exit code (126/127 when it could
  * not be started, with the reason printed), or -1 with *err (the call failed before an exit was known). */
 int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int *ret_code, berr **err);

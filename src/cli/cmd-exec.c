@@ -98,6 +98,8 @@ int cmd_exec(cli_context *ctx, int argc, char **argv) {
         if (first >= 0) {
                 a.o.env = (const char *const *) a.env;
                 a.o.args = (const char *const *) argv + first + 1;
+                if (a.o.tty)
+                        (void) cli_terminal_size(&a.o.console_width, &a.o.console_height);
                 berth_client *c = NULL;
                 if ((rc = cli_connect(ctx, &c)) == 0) {
                         rc = exec_run(c, argv[first], &a);

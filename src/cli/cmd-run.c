@@ -180,6 +180,8 @@ int cmd_run(cli_context *ctx, int argc, char **argv) {
                 a.o.labels = (const char *const *) a.labels;
                 a.o.log_opts = (const char *const *) a.log_opts;
                 a.o.args = first + 1 < argc ? (const char *const *) argv + first + 1 : NULL;
+                if (a.o.tty)
+                        (void) cli_terminal_size(&a.o.console_width, &a.o.console_height);
                 berth_client *c = NULL;
                 if (cli_connect(ctx, &c) != 0)
                         rc = EXIT_BERTH_FAILED;

@@ -204,6 +204,13 @@ static size_t strv_len(const char *const *v) {
         return n;
 }
 
+/* The initial terminal size goes out only as a pair, and only for a terminal: the daemon would ignore the rest. */
+static void set_console_size(bool tty, uint32_t width, uint32_t height, uint32_t *ret_width, uint32_t *ret_height) {
+        bool known = tty && width > 0 && height > 0;
+        *ret_width = known ? width : 0;
+        *ret_height = known ? height : 0;
+}
+
 static int run_open(berth_client *c, const char *image, const berth_run_opts *opts, bool detach,
                     berth_process **ret, berr **err) {
         static const berth_run_opts defaults = {};
@@ -269,6 +276,8 @@ static int run_open(berth_client *c, const char *image, const berth_run_opts *op
         o.auto_remove = opts->auto_remove;
         o.read_only = opts->read_only;
         o.detach = detach;
+        set_console_size(opts->tty, opts->console_width, opts->console_height, &o.console_width,
+                         &o.console_height);
 
         Berth__V1__RunRequest req = BERTH__V1__RUN_REQUEST__INIT;
         req.options = &o;
@@ -340,6 +349,8 @@ int berth_exec(berth_client *c, const char *id, const berth_exec_opts *opts, ber
         o.tty = opts->tty;
         o.stdin = opts->stdin_open && !opts->detach;
         o.detach = opts->detach;
+        set_console_size(opts->tty, opts->console_width, opts->console_height, &o.console_width,
+                         &o.console_height);
         Berth__V1__ExecRequest req = BERTH__V1__EXEC_REQUEST__INIT;
         req.options = &o;
         if (process_open(c, PROCESS_EXEC, "/berth.v1.Containers/Exec", &req.base, ret, err) < 0)

@@ -96,6 +96,7 @@ static int process_spec(const meta_container *c, const Berth__V1__ExecOptions *o
                 env_merge(env, (char *const *) &term, 1);
         }
         json_object_set_new(proc, "terminal", json_boolean(o->tty));
+        spec_process_set_console_size(proc, o->tty, o->console_width, o->console_height);
         if (o->workdir && *o->workdir) {
                 if (o->workdir[0] != '/') {
                         json_decref(proc);

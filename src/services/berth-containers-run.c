@@ -114,6 +114,8 @@ static int make_spec(bc_service *s, const char *ns, const Berth__V1__RunOptions 
         so.user = o->user && *o->user ? o->user : NULL;
         so.hostname = o->hostname && *o->hostname ? o->hostname : p->id;
         so.terminal = o->tty;
+        so.console_width = o->console_width;
+        so.console_height = o->console_height;
         so.binds = p->binds;
         so.n_binds = p->n_binds;
         so.memory_bytes = p->memory;

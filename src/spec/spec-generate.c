@@ -152,6 +152,16 @@ static void apply_resources(json_t *spec, const spec_options *o) {
                 json_object_set_new(res, "pids", json_pack("{s:I}", "limit", (json_int_t) o->pids_limit));
 }
 
+void spec_process_set_console_size(json_t *process, bool terminal, uint32_t width, uint32_t height) {
+        /* struct winsize holds unsigned shorts: a bigger size would wrap around in the runtime. */
+        if (!terminal || width == 0 || height == 0 || width > USHRT_MAX || height > USHRT_MAX) {
+                json_object_del(process, "consoleSize");
+                return;
+        }
+        json_object_set_new(process, "consoleSize", json_pack("{s:I, s:I}", "height", (json_int_t) height,
+                                                              "width", (json_int_t) width));
+}
+
 int spec_generate_json(const spec_options *o, const image_config_min *img, json_t **ret, berr **err) {
         static const image_config_min no_image = {};
         if (!img)
@@ -178,6 +188,7 @@ int spec_generate_json(const spec_options *o, const image_config_min *img, json_
                 /* Go's field order puts terminal first; jansson appends, which runtimes do not mind. */
                 json_object_set_new(process, "terminal", json_true());
         }
+        spec_process_set_console_size(process, o->terminal, o->console_width, o->console_height);
         json_object_set_new(process, "user", user_to_json(&user));
         json_object_set_new(process, "args", strv_to_json(args));
         json_object_set_new(process, "env", strv_to_json(env));

@@ -50,6 +50,9 @@ typedef struct spec_options {
         const char *user;    /* "uid", "uid:gid", "name", "name:group", ...; NULL = the image's */
         const char *hostname;
         bool terminal;       /* also sets TERM=xterm unless env sets TERM */
+        /* With terminal: the pty's size from the process's first instruction (process.consoleSize, which crun and
+         * runc set before exec). Either 0 (or > 65535) = left out (the pty starts 0x0 until a ResizePty). */
+        uint32_t console_width, console_height;
         const spec_bind *binds;
         size_t n_binds;
         int64_t memory_bytes; /* 0 = no limit */
@@ -73,6 +76,10 @@ void spec_options_init(spec_options *o);
  * NotFound (a bind source that does not exist). */
 int spec_generate_json(const spec_options *opts, const image_config_min *img, json_t **ret, berr **err);
 int spec_generate(const spec_options *opts, const image_config_min *img, char **ret_json, berr **err);
+
+/* Sets process.consoleSize {height, width} on a process object when terminal is true and both are 1..65535, removes
+ * it otherwise (an exec's process copied from the container's must not keep the run's size). */
+void spec_process_set_console_size(json_t *process, bool terminal, uint32_t width, uint32_t height);
 
 /* ---- parsing helpers (all errors are InvalidArgument with the offending text quoted) ---- */
 

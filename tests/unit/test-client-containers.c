@@ -248,7 +248,21 @@ static struct {
         bool logs_follow, logs_tail_set;
         int64_t logs_tail;
         size_t sub_filters;
+        struct {
+                bool tty;
+                uint32_t width, height;
+        } console[8]; /* what each Run and Exec carried, in order */
+        size_t n_console;
 } seen;
+
+static void seen_console(bool tty, uint32_t width, uint32_t height) {
+        if (seen.n_console < ELEMENTSOF(seen.console)) {
+                seen.console[seen.n_console].tty = tty;
+                seen.console[seen.n_console].width = width;
+                seen.console[seen.n_console].height = height;
+        }
+        seen.n_console++;
+}
 
 typedef struct run_state {
         bool started, exited, detach;
@@ -290,6 +304,7 @@ static void h_run_message(grpc_call *call, const uint8_t *msg, size_t len, void 
                 seen.run_auto_remove = o->auto_remove;
                 seen.run_n_env = o->n_env;
                 seen.run_n_mounts = o->n_mounts;
+                seen_console(o->tty, o->console_width, o->console_height);
                 if (strcmp(o->image, "docker.io/library/missing:latest") == 0) {
                         grpc_call_finish(call, BERR_NOT_FOUND, "image \"%s\" is not present", o->image);
                         berth__v1__run_request__free_unpacked(req, NULL);
@@ -356,6 +371,24 @@ static void h_run_half_close(grpc_call *call, void *userdata) {
 static void h_run_cancel(grpc_call *call, void *userdata) {
         free(grpc_call_get_state(call));
         grpc_call_set_state(call, NULL);
+}
+
+/* Exec: records the options, then started and exit 0. */
+static void h_exec_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
+        Berth__V1__ExecRequest *req = berth__v1__exec_request__unpack(NULL, len, msg);
+        if (req && req->options) {
+                const Berth__V1__ExecOptions *o = req->options;
+                seen_console(o->tty, o->console_width, o->console_height);
+                Berth__V1__ProcessStarted started = BERTH__V1__PROCESS_STARTED__INIT;
+                started.id = (char *) "exec-1";
+                started.pid = 43;
+                Berth__V1__RunEvent ev = BERTH__V1__RUN_EVENT__INIT;
+                ev.started = &started;
+                grpc_call_send(call, &ev.base);
+                send_exit(call, 0, NULL);
+                grpc_call_finish(call, BERR_OK, NULL);
+        }
+        berth__v1__exec_request__free_unpacked(req, NULL);
 }
 
 static void fill_info(Berth__V1__ContainerInfo *in, const char *id, int64_t created, bool running,
@@ -545,6 +578,7 @@ static void h_attach(grpc_call *call, const uint8_t *msg, size_t len, void *user
 
 static const grpc_method methods[] = {
         { "/berth.v1.Containers/Run", GRPC_BIDI_STREAMING, h_run_message, h_run_half_close, h_run_cancel },
+        { "/berth.v1.Containers/Exec", GRPC_BIDI_STREAMING, h_exec_message, NULL, NULL },
         { "/berth.v1.Containers/Inspect", GRPC_UNARY, h_inspect, NULL, NULL },
         { "/berth.v1.Containers/List", GRPC_UNARY, h_list, NULL, NULL },
         { "/berth.v1.Containers/Stop", GRPC_UNARY, h_stop, NULL, NULL },
@@ -718,6 +752,61 @@ TEST(run_attached_streams_and_exit_code) {
         fixture_stop(&f);
         ASSERT_EQ(seen.resize_w, 120);
         ASSERT_EQ(seen.resize_h, 40);
+}
+
+/* The initial terminal size goes with the options (Run attached and detached, Exec), only with a tty and only as a
+ * whole pair. */
+TEST(console_size_sent_with_tty) {
+        fixture f;
+        fixture_start(&f);
+        seen.n_console = 0;
+        berth_process *p = NULL;
+        berth_process_event ev;
+        berr *e = NULL;
+        static const berth_run_opts runs[] = {
+                { .tty = true, .console_width = 101, .console_height = 31 },
+                { .tty = false, .console_width = 101, .console_height = 31 },
+                { .tty = true, .console_width = 101, .console_height = 0 },
+                { .tty = true },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(runs); i++) {
+                ASSERT_OK(berth_run_attach(f.c, "busybox", &runs[i], &p, &e));
+                ASSERT_EQ(berth_process_next(p, 5000, &ev, &e), 1);
+                ASSERT_EQ(ev.kind, BERTH_PROCESS_STARTED);
+                p = berth_process_free(p);
+        }
+        berth_run_opts detached = { .name = "web", .tty = true, .console_width = 80, .console_height = 24 };
+        ASSERT_OK(berth_run(f.c, "busybox", &detached, NULL, &e));
+        static const char *const args[] = { "stty", "size", NULL };
+        static const berth_exec_opts execs[] = {
+                { .args = args, .tty = true, .console_width = 93, .console_height = 27 },
+                { .args = args, .console_width = 93, .console_height = 27 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(execs); i++) {
+                ASSERT_OK(berth_exec(f.c, "web", &execs[i], &p, &e));
+                int kinds = 0, r;
+                while ((r = berth_process_next(p, 5000, &ev, &e)) == 1)
+                        kinds |= 1 << ev.kind;
+                ASSERT_EQ(r, 2);
+                ASSERT_EQ(kinds, (1 << BERTH_PROCESS_STARTED) | (1 << BERTH_PROCESS_EXIT));
+                p = berth_process_free(p);
+        }
+        fixture_stop(&f);
+        static const struct {
+                bool tty;
+                uint32_t width, height;
+        } want[] = { { true, 101, 31 }, { false, 0, 0 }, { true, 0, 0 }, { true, 0, 0 },
+                     { true, 80, 24 },  { true, 93, 27 }, { false, 0, 0 } };
+        ASSERT_EQ(seen.n_console, ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                if (seen.console[i].tty != want[i].tty || seen.console[i].width != want[i].width ||
+                    seen.console[i].height != want[i].height)
+                        printf("# call %zu: tty %d %ux%u\n", i, seen.console[i].tty, seen.console[i].width,
+                               seen.console[i].height);
+                ASSERT_EQ(seen.console[i].tty, want[i].tty);
+                ASSERT_EQ(seen.console[i].width, want[i].width);
+                ASSERT_EQ(seen.console[i].height, want[i].height);
+        }
 }
 
 TEST(list_and_single_container_calls) {

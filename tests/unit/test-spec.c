@@ -328,6 +328,74 @@ TEST(image_config_applied) {
         json_decref(s);
 }
 
+/* process.consoleSize {height, width}: only with a terminal and a known size (crun and runc size the pty with it). */
+TEST(console_size_only_with_terminal_and_size) {
+        spec_options o;
+        opts_basic(&o);
+        o.terminal = true;
+        o.console_width = 120;
+        o.console_height = 40;
+        json_t *s = gen(&o, &busybox_img);
+        json_t *cs = path_get(s, "process.consoleSize");
+        ASSERT_TRUE(json_is_object(cs));
+        ASSERT_EQ(json_object_size(cs), 2);
+        ASSERT_EQ(json_integer_value(path_get(s, "process.consoleSize.height")), 40);
+        ASSERT_EQ(json_integer_value(path_get(s, "process.consoleSize.width")), 120);
+        ASSERT_TRUE(json_is_true(path_get(s, "process.terminal")));
+        json_decref(s);
+        /* the runtime's spelling, in the serialized spec */
+        _cleanup_free_ char *text = NULL;
+        ASSERT_OK(spec_generate(&o, &busybox_img, &text, NULL));
+        ASSERT_TRUE(strstr(text, "\"consoleSize\":{\"height\":40,\"width\":120}") != NULL);
+
+        /* the largest size a struct winsize holds */
+        o.console_width = 65535;
+        o.console_height = 1;
+        s = gen(&o, &busybox_img);
+        ASSERT_EQ(json_integer_value(path_get(s, "process.consoleSize.width")), 65535);
+        ASSERT_EQ(json_integer_value(path_get(s, "process.consoleSize.height")), 1);
+        json_decref(s);
+
+        /* Left out: no terminal; no size; half a size; a size a winsize cannot hold. */
+        static const struct {
+                bool terminal;
+                uint32_t width, height;
+        } absent[] = {
+                { false, 120, 40 }, { true, 0, 0 }, { true, 120, 0 }, { true, 0, 40 },
+                { true, 65536, 40 }, { true, 120, 70000 }, { false, 0, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(absent); i++) {
+                o.terminal = absent[i].terminal;
+                o.console_width = absent[i].width;
+                o.console_height = absent[i].height;
+                s = gen(&o, &busybox_img);
+                if (path_get(s, "process.consoleSize"))
+                        printf("# case %zu: consoleSize present\n", i);
+                ASSERT_NULL(path_get(s, "process.consoleSize"));
+                ASSERT_EQ(json_is_true(path_get(s, "process.terminal")), absent[i].terminal);
+                json_decref(s);
+        }
+}
+
+/* The helper Exec uses on the container's process copy: set, replaced, removed. */
+TEST(console_size_on_a_process_copy) {
+        json_t *proc = json_pack("{s:b, s:{s:i, s:i}}", "terminal", 1, "consoleSize", "height", 10, "width", 20);
+        spec_process_set_console_size(proc, true, 93, 27);
+        ASSERT_EQ(json_integer_value(path_get(proc, "consoleSize.width")), 93);
+        ASSERT_EQ(json_integer_value(path_get(proc, "consoleSize.height")), 27);
+        ASSERT_EQ(json_object_size(json_object_get(proc, "consoleSize")), 2);
+        /* exec -t without a known size: the run's size must not stay */
+        spec_process_set_console_size(proc, true, 0, 0);
+        ASSERT_NULL(json_object_get(proc, "consoleSize"));
+        spec_process_set_console_size(proc, true, 93, 27);
+        spec_process_set_console_size(proc, false, 93, 27);
+        ASSERT_NULL(json_object_get(proc, "consoleSize"));
+        /* removing what is not there is fine */
+        spec_process_set_console_size(proc, false, 0, 0);
+        ASSERT_NULL(json_object_get(proc, "consoleSize"));
+        json_decref(proc);
+}
+
 TEST(user_options) {
         spec_options o;
         opts_basic(&o);
