@@ -19,9 +19,11 @@ typedef struct create_ctx {
         size_t options_any_len;
         uint8_t *request; /* packed CreateTaskRequest */
         size_t request_len;
+        berr *late_fail; /* a failure noticed while Create was in flight, reported when it answers */
 } create_ctx;
 
 static void create_ctx_free(create_ctx *c) {
+        berr_free(c->late_fail);
         rt_task_unref(c->t);
         free(c->options_any);
         free(c->request);
@@ -135,6 +137,17 @@ static void create_fail(create_ctx *c, berr *e) {
 
 /* ---- steps ---- */
 
+static void created(create_ctx *c, uint32_t pid) {
+        rt_task *t = c->t;
+        t->pid = pid;
+        t->status = RT_STATUS_CREATED;
+        t->phase = RT_PHASE_LIVE;
+        log_debug("task %s/%s created, pid %u", t->ns, t->id, t->pid);
+        rt_task_watch_exit(t);
+        c->cb(t, NULL, t->pid, c->userdata);
+        create_ctx_free(c);
+}
+
 static void on_connect(rt_task *t, const berr *e, const uint8_t *p, size_t len, void *userdata) {
         create_ctx *c = userdata;
         berr *fail = NULL;
@@ -151,14 +164,9 @@ static void on_connect(rt_task *t, const berr *e, const uint8_t *p, size_t len, 
                 create_fail(c, fail);
                 return;
         }
-        t->pid = r->task_pid;
+        uint32_t pid = r->task_pid;
         containerd__task__v2__connect_response__free_unpacked(r, NULL);
-        t->status = RT_STATUS_CREATED;
-        t->phase = RT_PHASE_LIVE;
-        log_debug("task %s/%s created, pid %u", t->ns, t->id, t->pid);
-        rt_task_watch_exit(t);
-        c->cb(t, NULL, t->pid, c->userdata);
-        create_ctx_free(c);
+        created(c, pid);
 }
 
 static void on_create(rt_task *t, const berr *e, const uint8_t *p, size_t len, void *userdata) {
@@ -167,6 +175,20 @@ static void on_create(rt_task *t, const berr *e, const uint8_t *p, size_t len, v
         if (e) {
                 berr_set(&fail, e->code, 0, "failed to create shim task: %s", e->msg);
                 create_fail(c, fail);
+                return;
+        }
+        if (c->late_fail) {
+                create_fail(c, TAKE_PTR(c->late_fail));
+                return;
+        }
+        /* containerd asks Connect for the pid; the runc shim and ours already answer it in CreateTaskResponse, so
+         * the extra round trip is only made for a shim that leaves it 0. */
+        Containerd__Task__V2__CreateTaskResponse *cr = containerd__task__v2__create_task_response__unpack(NULL, len, p);
+        uint32_t pid = cr ? cr->pid : 0;
+        if (cr)
+                containerd__task__v2__create_task_response__free_unpacked(cr, NULL);
+        if (pid > 0 && t->phase == RT_PHASE_STARTING) {
+                created(c, pid);
                 return;
         }
         Containerd__Task__V2__ConnectRequest req = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
@@ -200,13 +222,6 @@ static void on_started(int exit_code, const char *out, size_t len, void *userdat
                 return;
         }
         _cleanup_free_ char *address = xstrndup(out, len);
-        _cleanup_free_ char *binary_path = xasprintf("%s/shim-binary-path", t->bundle);
-        /* Runtime state (write_file_replace: no fsync): it only has to survive a berthd crash, not a reboot. */
-        if (write_file_replace(binary_path, t->shim_binary, strlen(t->shim_binary), 0644, &fail) < 0) {
-                berr_wrap(&fail, "failed to start shim");
-                create_fail(c, fail);
-                return;
-        }
         ttrpc_client *client = NULL;
         if (ttrpc_client_connect(t->rt->loop, address, &client, &fail) < 0) {
                 berr_wrap(&fail, "failed to start shim: failed to connect to %s", address);
@@ -222,6 +237,14 @@ static void on_started(int exit_code, const char *out, size_t len, void *userdat
         if (r < 0) {
                 berr_wrap(&fail, "failed to create shim task");
                 create_fail(c, fail);
+                return;
+        }
+        /* Written while the shim works on Create (creating a file costs as much as the call's round trip here).
+         * Runtime state (write_file_replace: no fsync): it only has to survive a berthd crash, not a reboot. */
+        _cleanup_free_ char *binary_path = xasprintf("%s/shim-binary-path", t->bundle);
+        if (write_file_replace(binary_path, t->shim_binary, strlen(t->shim_binary), 0644, &fail) < 0) {
+                berr_wrap(&fail, "failed to start shim");
+                c->late_fail = fail;
         }
 }
 

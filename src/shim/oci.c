@@ -10,6 +10,7 @@
 #include "basic/log.h"
 #include "basic/oci-detect.h"
 #include "shim/oci.h"
+#include "shim/sealed-runtime.h"
 
 const char *oci_default_binary(oci_choice *ret_choice, const char **ret_reason) {
         bool crun;
@@ -57,7 +58,52 @@ static char *last_log_error(const char *log_path) {
         return found;
 }
 
-static _noreturn_ void exec_child(const oci_runtime *rt, const char *const *argv, int stdio[3]) {
+/* The runtime binary's absolute path, looked up in PATH once per name for the life of the shim: execvp would
+ * try every PATH directory before the right one on each of the several runtime calls per container. */
+typedef struct path_cache_entry {
+        struct path_cache_entry *next;
+        char *name;
+        char *path;
+} path_cache_entry;
+
+static path_cache_entry *path_cache;
+
+static char *search_path(const char *name) {
+        const char *path = getenv("PATH");
+        if (!path || !path[0])
+                path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *save = NULL;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                if (dir[0] != '/')
+                        continue; /* relative entries would depend on the cwd: leave those to execvp */
+                char *full = xasprintf("%s/%s", dir, name);
+                struct stat st;
+                if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
+                        return full;
+                free(full);
+        }
+        return NULL;
+}
+
+/* NULL when binary already has a slash or is not found (then execvp decides, and reports). */
+static const char *resolved_binary(const char *binary) {
+        if (!binary || strchr(binary, '/'))
+                return NULL;
+        for (path_cache_entry *e = path_cache; e; e = e->next)
+                if (strcmp(e->name, binary) == 0)
+                        return e->path;
+        char *found = search_path(binary);
+        if (!found)
+                return NULL;
+        path_cache_entry *e = xmalloc(sizeof *e);
+        *e = (path_cache_entry) { .next = path_cache, .name = xstrdup(binary), .path = found };
+        path_cache = e;
+        return e->path;
+}
+
+static _noreturn_ void exec_child(const oci_runtime *rt, const char *exec_path, const char *const *argv,
+                                  int stdio[3]) {
         /* Die with the shim rather than outlive it half-way through a create. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         sigset_t all;
@@ -91,6 +137,13 @@ static _noreturn_ void exec_child(const oci_runtime *rt, const char *const *argv
         for (size_t i = 0; argv[i] && n < ELEMENTSOF(args) - 1; i++)
                 args[n++] = argv[i];
         args[n] = NULL;
+        /* berthd's sealed copy when it is this very file (sealed-runtime.h); on any failure, the file. */
+        int sealed_fd = shim_sealed_runtime_fd(exec_path ? exec_path : rt->binary);
+        if (sealed_fd >= 0)
+                fexecve(sealed_fd, (char *const *) args, environ);
+        /* A cached path that went away since (the runtime was reinstalled elsewhere): fall back to the search. */
+        if (exec_path)
+                execv(exec_path, (char *const *) args);
         execvp(rt->binary, (char *const *) args);
         dprintf(STDERR_FILENO, "exec %s: %s\n", rt->binary, strerror(errno));
         _exit(127);
@@ -111,6 +164,7 @@ int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts 
         if (opts->capture_stdout)
                 stdio[1] = out_pipe[1];
 
+        const char *exec_path = resolved_binary(rt->binary);
         pid_t pid = fork();
         if (pid < 0) {
                 int e = errno;
@@ -121,7 +175,7 @@ int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts 
                 return berr_errno(err, e, "fork %s", rt->binary);
         }
         if (pid == 0)
-                exec_child(rt, argv, stdio);
+                exec_child(rt, exec_path, argv, stdio);
 
         safe_close(in_pipe[0]);
         safe_close(out_pipe[1]);
@@ -130,6 +184,12 @@ int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts 
                 (void) write_all(in_pipe[1], opts->stdin_data, opts->stdin_len);
                 safe_close(in_pipe[1]);
         }
+        /* Work that can overlap the runtime command (it takes tens of ms); its failure is reported after the
+         * command was waited for, so the child is always reaped. */
+        berr *side_err = NULL;
+        int side_r = opts->while_running ? opts->while_running(opts->while_running_data, &side_err) : 0;
+        if (side_r < 0 && !side_err)
+                berr_set(&side_err, BERR_INTERNAL, 0, "%s: preparing alongside the runtime failed", opts->op);
         char *output = NULL;
         size_t out_len = 0, out_cap = 0;
         if (opts->capture_stdout) {
@@ -152,10 +212,22 @@ int oci_run(const oci_runtime *rt, const char *const *argv, const oci_exec_opts 
         while (waitpid(pid, &status, 0) < 0) {
                 if (errno != EINTR) {
                         free(output);
+                        berr_free(side_err);
                         return berr_errno(err, errno, "waitpid %s", rt->binary);
                 }
         }
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (side_r < 0 && ok) {
+                free(output);
+                if (err)
+                        *err = side_err;
+                else
+                        berr_free(side_err);
+                return -1;
+        }
+        /* When both failed, the runtime's own error says more. */
+        berr_free(side_err);
+        if (ok) {
                 if (ret_output)
                         *ret_output = output;
                 else

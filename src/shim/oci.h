@@ -10,7 +10,7 @@
 #include "basic/error.h"
 
 typedef struct oci_runtime {
-        char *binary;     /* absolute path or a name looked up in PATH */
+        char *binary;     /* absolute path or a name looked up in PATH (once per name, then cached) */
         char *root;       /* state root including the namespace: <root>/<ns> */
         char *log_path;   /* <bundle>/log.json */
         bool systemd_cgroup;
@@ -42,6 +42,10 @@ typedef struct oci_exec_opts {
         size_t stdin_len;
         bool capture_stdout;      /* collect stdout into *ret_output */
         const char *op;           /* for error messages: "create", "start", ... */
+        /* Optional: called once the command was forked, before it is waited for, to overlap other work with it.
+         * Its failure (negative, *err set) fails the call after the command was reaped, whatever its status. */
+        int (*while_running)(void *userdata, berr **err);
+        void *while_running_data;
 } oci_exec_opts;
 
 /* Runs `<binary> <global options> argv...` and waits for it. On a non-zero exit the error is
@@ -55,3 +59,9 @@ char *oci_criu_unusable_reason(const char *criu_path);
 
 /* The common case of oci_run: no stdio, no input, no output; argv[0] names the operation in errors. */
 int oci_command(const oci_runtime *rt, const char *const *argv, berr **err);
+
+/* runc only: does `runc start <id>`'s work (the exec.fifo handshake, shim/runc-start.c) in this process instead
+ * of running runc. Returns 1 when the container's process was released, 0 when not applicable (another runtime,
+ * no FIFO: run `<binary> start` instead), -1 with *err like oci_run's when the container cannot be started. Blocks
+ * until the init takes the handshake, as `runc start` would. Not for containers with hooks (callers check). */
+int runc_start_direct(const oci_runtime *rt, const char *id, pid_t init_pid, berr **err);

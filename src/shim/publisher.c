@@ -168,6 +168,16 @@ static int ensure_client(publisher *p, berr **err) {
         return 0;
 }
 
+void publisher_connect(publisher *p) {
+        if (!p || !p->address || !p->address[0])
+                return;
+        berr *err = NULL;
+        if (ensure_client(p, &err) < 0) {
+                log_debug("publisher: early connect to %s: %s", p->address, err->msg);
+                berr_free(err);
+        }
+}
+
 static void pump(publisher *p) {
         if (p->in_flight || p->retry_timer || !p->head)
                 return;

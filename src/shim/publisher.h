@@ -19,5 +19,9 @@ publisher *publisher_free(publisher *p);
 /* Queues an event: topic like "/tasks/exit", type_url like "containerd.events.TaskExit". Stamped with the current time. */
 void publisher_publish(publisher *p, const char *topic, const char *type_url, const ProtobufCMessage *event);
 
+/* Connects now (when not connected yet) so that the first event does not wait for it; failures are left to the
+ * first publish, which retries as usual. */
+void publisher_connect(publisher *p);
+
 /* True when nothing is queued or in flight. */
 bool publisher_idle(const publisher *p);

@@ -117,7 +117,8 @@ int shim_server_run(const char *ns, const char *id, const char *socket_path, int
                 return 1;
         }
         log_debug("serving on %s", socket_path ? socket_path : "fd 3");
-        memory_trim();
+        /* No trim now: the daemon's Create follows at once and would only fault the pages back in. The timer trims
+         * once requests stop (or right away if none come). */
         if (ev_add_timer(s.loop, &s.trim_timer, TRIM_IDLE_USEC, on_trim_timer, NULL) < 0)
                 log_debug("no idle memory trim timer");
         ttrpc_server_set_on_request(s.ttrpc, on_request, &s);

@@ -67,13 +67,20 @@ static void reply_err(ttrpc_call *call, berr *e) {
 
 /* ---- Create ---- */
 
-/* Reads what Create needs from config.json: whether the container has its own pid namespace. */
+/* Reads what Create needs from config.json: whether the container has its own pid namespace, and hooks. */
 static void inspect_spec(container *c) {
         _cleanup_free_ char *path = xasprintf("%s/config.json", c->bundle);
         json_t *spec = json_load_file(path, 0, NULL);
         c->private_pid_ns = false;
+        c->has_hooks = true; /* unknown: the conservative answer */
         if (!spec)
                 return;
+        const char *key;
+        json_t *list;
+        c->has_hooks = false;
+        json_object_foreach(json_object_get(spec, "hooks"), key, list)
+                if (json_array_size(list) > 0)
+                        c->has_hooks = true;
         json_t *nss = json_object_get(json_object_get(spec, "linux"), "namespaces");
         size_t i;
         json_t *ns;
@@ -127,6 +134,37 @@ static void on_oom(void *userdata) {
         publisher_publish(c->server->pub, "/tasks/oom", "containerd.events.TaskOOM", &ev.base);
 }
 
+/* The OOM notification. Reading the cgroup setup (all of mountinfo) costs about a millisecond: it is done once
+ * Create was answered, while the daemon gets to its Start, and before the container's process runs (the init
+ * waits in the runtime's start handshake), so the shim is free to copy its first output as soon as it comes. */
+static void watch_oom(container *c) {
+        if (c->oom)
+                return;
+        berr *oom_err = NULL;
+        if (oom_watch_pid(c->server->loop, c->init->pid, on_oom, c, &c->oom, &oom_err) < 0) {
+                log_warn("container %s: no OOM notifications: %s", c->id, oom_err->msg);
+                berr_free(oom_err);
+        }
+}
+
+typedef struct create_side_work {
+        container *c;
+        process *p;
+} create_side_work;
+
+/* While `create` runs (tens of ms, the container does not run its process before Start): connect to the daemon
+ * for the TaskCreate event, write the files the delete action needs should this server die, and wait for a
+ * binary:// logger to be ready. */
+static int while_creating(void *userdata, berr **err) {
+        create_side_work *w = userdata;
+        if (stdio_start_logger(w->p->io, err) < 0)
+                return -1;
+        publisher_connect(w->c->server->pub);
+        if (shim_options_save(&w->c->options, &w->c->rt, w->c->bundle, err) < 0)
+                return -1;
+        return stdio_wait_ready(w->p->io, err);
+}
+
 /* Starts the runtime command that brings a process up (create for init, exec for execs), with its stdio. */
 static int run_with_stdio(container *c, process *p, const char *const *argv_head, size_t n_head,
                           const char *pid_file, const char *op, berr **err) {
@@ -144,6 +182,9 @@ static int run_with_stdio(container *c, process *p, const char *const *argv_head
                 return -1;
         const char *console = NULL;
         if (p->terminal && stdio_console_socket(p->io, &console, err) < 0)
+                return -1;
+        /* `exec` starts the process at once: its logger must be ready first (containerd's order). */
+        if (!p->is_init && stdio_wait_ready(p->io, err) < 0)
                 return -1;
 
         const char *argv[32];
@@ -164,7 +205,12 @@ static int run_with_stdio(container *c, process *p, const char *const *argv_head
         }
         argv[n++] = c->id;
         argv[n] = NULL;
+        create_side_work side = { .c = c, .p = p };
         oci_exec_opts o = { .op = op };
+        if (p->is_init) {
+                o.while_running = while_creating;
+                o.while_running_data = &side;
+        }
         for (int i = 0; i < 3; i++)
                 o.stdio[i] = p->terminal ? -1 : stdio_child_fd(p->io, i);
         if (oci_run(&c->rt, argv, &o, NULL, err) < 0)
@@ -196,8 +242,8 @@ TASK_METHOD(create, Containerd__Task__V2__CreateTaskRequest, containerd__task__v
         if (req->options && shim_options_from_any(req->options->type_url, req->options->value.data,
                                                   req->options->value.len, &c->options, &err) < 0)
                 goto fail;
-        if (shim_options_resolve_runtime(&c->options, s->ns, c->bundle, &c->rt, &err) < 0 ||
-            shim_options_save(&c->options, &c->rt, c->bundle, &err) < 0)
+        /* (options.json and runtime are written while `create` runs: see while_creating.) */
+        if (shim_options_resolve_runtime(&c->options, s->ns, c->bundle, &c->rt, &err) < 0)
                 goto fail;
         inspect_spec(c);
         if (mount_rootfs(c, req->rootfs, req->n_rootfs, &err) < 0)
@@ -231,12 +277,6 @@ TASK_METHOD(create, Containerd__Task__V2__CreateTaskRequest, containerd__task__v
         c->next = s->containers;
         s->containers = c;
 
-        berr *oom_err = NULL;
-        if (oom_watch_pid(s->loop, p->pid, on_oom, c, &c->oom, &oom_err) < 0) {
-                log_warn("container %s: no OOM notifications: %s", c->id, oom_err->msg);
-                berr_free(oom_err);
-        }
-
         Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
         io.stdin = req->stdin;
         io.stdout = req->stdout;
@@ -259,6 +299,8 @@ TASK_METHOD(create, Containerd__Task__V2__CreateTaskRequest, containerd__task__v
         Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
         resp.pid = (uint32_t) p->pid;
         ttrpc_call_reply(call, &resp.base);
+        if (p->state != PROC_STOPPED)
+                watch_oom(c);
         return;
 fail:
         log_error("create %s: %s", req->id, err->msg);
@@ -302,7 +344,11 @@ TASK_METHOD(start, Containerd__Task__V2__StartRequest, containerd__task__v2__sta
         berr *err = NULL;
         if (p->is_init) {
                 const char *argv[] = { "start", c->id, NULL };
-                if (oci_command(&c->rt, argv, &err) < 0) {
+                /* runc: the start handshake done here, saving a runc process (shim/runc-start.c). */
+                int r = c->has_hooks ? 0 : runc_start_direct(&c->rt, c->id, p->pid, &err);
+                if (r == 0)
+                        r = oci_command(&c->rt, argv, &err);
+                if (r < 0) {
                         reply_err(call, err);
                         return;
                 }

@@ -18,11 +18,22 @@
 
 /* The group a container's server is shared with: the runc shim's annotations, in this order. */
 static char *group_id_from_spec(void) {
-        json_t *spec = json_load_file("config.json", 0, NULL);
+        const char *keys[] = { "io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id" };
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        if (read_file("config.json", &data, &len, 64u << 20, NULL) < 0)
+                return NULL;
+        /* Most specs name neither key: then there is nothing to parse for. (Nothing in the keys needs escaping,
+         * so encoders write them literally; one that escaped them anyway would only lose the grouping.) */
+        bool maybe = false;
+        for (size_t i = 0; i < ELEMENTSOF(keys) && !maybe; i++)
+                maybe = memmem(data, len, keys[i], strlen(keys[i])) != NULL;
+        if (!maybe)
+                return NULL;
+        json_t *spec = json_loadb(data, len, 0, NULL);
         if (!spec)
                 return NULL;
         json_t *ann = json_object_get(spec, "annotations");
-        const char *keys[] = { "io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id" };
         char *group = NULL;
         for (size_t i = 0; i < ELEMENTSOF(keys) && !group; i++) {
                 const char *v = json_string_value(json_object_get(ann, keys[i]));

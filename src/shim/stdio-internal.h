@@ -45,11 +45,16 @@ void stdio_pump_finished(shim_stdio *io, stdio_pump *p);
 
 /* binary:// loggers. The object outlives its shim_stdio once released: it is freed when the logger is reaped. */
 typedef struct stdio_logger stdio_logger;
+/* A logger configured by stdio_new and not started yet (stdio.c). */
+typedef struct stdio_pending_logger stdio_pending_logger;
 
-/* Starts path with args (NULL-terminated "k", "v", ...) and waits (bounded) until it is ready. Takes
- * ownership of out_r and err_r (they become the logger's fds 3 and 4) in every case. */
+/* Starts path with args (NULL-terminated "k", "v", ...) without waiting for it to be ready. Takes ownership of
+ * out_r and err_r (they become the logger's fds 3 and 4) in every case. */
 int stdio_logger_start(ev_loop *loop, const char *path, char *const *args, const char *container_id,
                        const char *ns, int out_r, int err_r, stdio_logger **ret, berr **err);
+/* Waits (at most 10 s) until the logger wrote to or closed its readiness fd; at once if that was seen before.
+ * On failure the logger is killed (the object stays the owner's to release). */
+int stdio_logger_wait_ready(stdio_logger *l, berr **err);
 /* The process exited: give the logger a grace period to drain, then SIGTERM, then SIGKILL. */
 void stdio_logger_shutdown(stdio_logger *l);
 /* The owner lets go: shuts down if that did not start yet; the object frees itself once reaped. */
@@ -95,6 +100,7 @@ struct shim_stdio {
         int console_listen;
         int master;
 
+        stdio_pending_logger *pending_logger; /* binary:// until stdio_wait_ready */
         stdio_logger *logger;
 
         bool started;

@@ -28,6 +28,7 @@ typedef enum logger_phase {
 
 struct stdio_logger {
         pid_t pid;
+        int ready_fd; /* read end of its readiness pipe until stdio_logger_wait_ready saw it ready; else -1 */
         logger_phase phase;
         bool released;
         ev_source *child;
@@ -45,6 +46,7 @@ pid_t stdio_logger_pid(const stdio_logger *l) {
 }
 
 static void logger_free(stdio_logger *l) {
+        safe_close(l->ready_fd);
         ev_source_free(l->child);
         ev_source_free(l->timer);
         free(l);
@@ -222,6 +224,7 @@ int stdio_logger_start(ev_loop *loop, const char *path, char *const *args, const
 
         stdio_logger *l = xcalloc(1, sizeof *l);
         l->pid = pid;
+        l->ready_fd = -1;
         loggers_pending++;
         int r = ev_add_timer(loop, &l->timer, EV_TIMER_DISARMED, on_logger_timer, l);
         if (r >= 0)
@@ -233,13 +236,23 @@ int stdio_logger_start(ev_loop *loop, const char *path, char *const *args, const
                 logger_free(l);
                 return berr_errno(err, -r, "stdio: watch logger");
         }
-        if (wait_ready(ready_r, pid, err) < 0) {
-                (void) kill(pid, SIGKILL);
-                l->phase = LOGGER_KILLED;
-                stdio_logger_release(l);
-                return -1;
-        }
+        l->ready_fd = TAKE_FD(ready_r);
         log_debug("stdio: logger %s started as %d", path, pid);
         *ret = l;
+        return 0;
+}
+
+int stdio_logger_wait_ready(stdio_logger *l, berr **err) {
+        if (!l || l->ready_fd < 0)
+                return 0;
+        int r = wait_ready(l->ready_fd, l->pid, err);
+        l->ready_fd = safe_close(l->ready_fd);
+        if (r < 0) {
+                if (l->phase == LOGGER_RUNNING) {
+                        (void) kill(l->pid, SIGKILL);
+                        l->phase = LOGGER_KILLED;
+                }
+                return -1;
+        }
         return 0;
 }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "shim/stdio-internal.h"
 #include "basic/log.h"
@@ -184,6 +185,29 @@ static int setup_file_mode(shim_stdio *io, const char *in, const char *rest, ber
         return 0;
 }
 
+/* A binary:// logger is started by stdio_wait_ready, so that the shim can start it while the runtime's create
+ * runs; until then its pipe ends and command line wait here. */
+struct stdio_pending_logger {
+        char *path;
+        char **args;
+        char *container_id;
+        char *ns;
+        int out_r;
+        int err_r;
+};
+
+static void pending_logger_free(stdio_pending_logger *pl) {
+        if (!pl)
+                return;
+        free(pl->path);
+        strv_free(pl->args);
+        free(pl->container_id);
+        free(pl->ns);
+        safe_close(pl->out_r);
+        safe_close(pl->err_r);
+        free(pl);
+}
+
 static int start_logger(shim_stdio *io, const stdio_config *cfg, const char *rest, int out_r, int err_r,
                         berr **err) {
         _cleanup_close_ int o = out_r, e = err_r;
@@ -191,8 +215,22 @@ static int start_logger(shim_stdio *io, const stdio_config *cfg, const char *res
         _cleanup_strv_free_ char **args = NULL;
         if (stdio_uri_split(rest, &path, &query) < 0 || stdio_uri_query_args(query, &args) < 0)
                 return berr_set(err, BERR_INVALID_ARGUMENT, 0, "stdio: malformed binary URI");
-        return stdio_logger_start(io->loop, path, args, cfg->container_id, cfg->ns, TAKE_FD(o), TAKE_FD(e),
-                                  &io->logger, err);
+        if (path[0] != '/')
+                return berr_set(err, BERR_INVALID_ARGUMENT, 0, "stdio: logger path '%s' is not absolute", path);
+        /* What the exec would say, said now, before anything else is started for this process. */
+        if (access(path, X_OK) < 0)
+                return berr_errno(err, errno, "stdio: start logger %s", path);
+        stdio_pending_logger *pl = xmalloc(sizeof *pl);
+        *pl = (stdio_pending_logger) {
+                .path = TAKE_PTR(path),
+                .args = TAKE_PTR(args),
+                .container_id = xstrdup(cfg->container_id ? cfg->container_id : ""),
+                .ns = xstrdup(cfg->ns ? cfg->ns : ""),
+                .out_r = TAKE_FD(o),
+                .err_r = TAKE_FD(e),
+        };
+        io->pending_logger = pl;
+        return 0;
 }
 
 /* binary://: the logger reads the child's stdout/stderr pipes itself. Like containerd, no stdin. */
@@ -266,6 +304,7 @@ shim_stdio *stdio_free(shim_stdio *io) {
         safe_close(io->master);
         ev_source_free(io->drained_defer);
         ev_source_free(io->grace_timer);
+        pending_logger_free(io->pending_logger);
         stdio_logger_release(io->logger);
         free(io);
         return NULL;
@@ -306,6 +345,24 @@ int stdio_new(ev_loop *loop, const stdio_config *cfg, shim_stdio **ret, berr **e
         }
         *ret = io;
         return 0;
+}
+
+int stdio_start_logger(shim_stdio *io, berr **err) {
+        stdio_pending_logger *pl = io ? TAKE_PTR(io->pending_logger) : NULL;
+        if (!pl)
+                return 0;
+        int r = stdio_logger_start(io->loop, pl->path, pl->args, pl->container_id, pl->ns, TAKE_FD(pl->out_r),
+                                   TAKE_FD(pl->err_r), &io->logger, err);
+        pending_logger_free(pl);
+        return r;
+}
+
+int stdio_wait_ready(shim_stdio *io, berr **err) {
+        if (!io)
+                return 0;
+        if (stdio_start_logger(io, err) < 0)
+                return -1;
+        return stdio_logger_wait_ready(io->logger, err);
 }
 
 int stdio_child_fd(const shim_stdio *io, int which) {
@@ -406,6 +463,9 @@ static int make_terminal_pumps(shim_stdio *io, berr **err) {
 int stdio_after_start(shim_stdio *io, berr **err) {
         if (io->started)
                 return 0;
+        /* Normally done already; without a logger the pipes would only fill up. */
+        if (stdio_wait_ready(io, err) < 0)
+                return -1;
         if (io->child_fd[2] != io->child_fd[1])
                 io->child_fd[2] = safe_close(io->child_fd[2]);
         io->child_fd[2] = -1;

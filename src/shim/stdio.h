@@ -3,6 +3,8 @@
  *
  * Lifecycle, for one process (init or exec):
  *   stdio_new()            parse and open what the client asked for; create the pipes handed to the OCI runtime
+ *   stdio_wait_ready()     binary://: start the logger and wait until it is ready (may overlap the runtime's
+ *                          create: the pipes already exist and buffer, and the process writes nothing before Start)
  *   stdio_child_fd(0|1|2)  fds the runtime child must get as its stdin/stdout/stderr (-1: /dev/null)
  *   stdio_console_*()      terminal mode: make the console socket, later receive the pty master from it
  *   stdio_after_start()    close our copies of the child ends; start copying (event loop driven)
@@ -31,11 +33,18 @@ typedef struct stdio_config {
 } stdio_config;
 
 /* Errors: InvalidArgument for an unknown scheme or a malformed/relative URI, NotFound etc. from the opens.
- * binary://: starts the logger and waits (at most 10 s) until it is ready. Copies write into pipes whose readers
+ * binary://: checks the logger can be executed; stdio_wait_ready starts it and waits for its readiness (and
+ * stdio_after_start does, if that was not called). Copies write into pipes whose readers
  * may go away: if SIGPIPE is still at SIG_DFL, a no-op handler is installed (not SIG_IGN, which runc and the
  * container would inherit through exec). */
 int stdio_new(ev_loop *loop, const stdio_config *cfg, shim_stdio **ret, berr **err);
 shim_stdio *stdio_free(shim_stdio *io);
+/* binary://: starts the logger (the first time) and waits (at most 10 s) until it is ready: it wrote to or closed its
+ * readiness fd (exiting counts, as in containerd). DeadlineExceeded (the logger then killed) when it never does.
+ * Other modes, or called again: 0 at once. */
+int stdio_wait_ready(shim_stdio *io, berr **err);
+/* binary://: only starts the logger (when not started yet), to do other work before stdio_wait_ready. Other modes: 0. */
+int stdio_start_logger(shim_stdio *io, berr **err);
 
 /* 0, 1, 2: the fd to dup2 into the runtime child's stdin/stdout/stderr, or -1 for /dev/null. Not in terminal mode. */
 int stdio_child_fd(const shim_stdio *io, int which);

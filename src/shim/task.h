@@ -56,6 +56,7 @@ struct container {
         bool paused;
         bool rootfs_mounted;
         bool private_pid_ns; /* false: kill every process of the container when init exits */
+        bool has_hooks;      /* config.json has OCI hooks: always start through the runtime binary */
         struct oom_watch *oom; /* cgroups/oom.h */
 };
 

@@ -488,8 +488,13 @@ TEST_NO_FD_LEAK(binary_logger) {
         berr *e = NULL;
         stdio_config cfg = { .stdout_path = uri, .stderr_path = uri, .container_id = "cid", .ns = "ns1" };
         ASSERT_OK(stdio_new(loop, &cfg, &io, &e));
+        /* stdio_new does not start it: the shim does that while the runtime's create runs. */
+        ASSERT_NULL(io->logger);
+        ASSERT_EQ(stdio_loggers_pending(), 0);
+        ASSERT_OK(stdio_wait_ready(io, &e));
         track(stdio_logger_pid(io->logger));
         ASSERT_EQ(stdio_loggers_pending(), 1);
+        ASSERT_OK(stdio_wait_ready(io, &e)); /* seen once: at once */
 
         /* Ready means it ran up to closing fd 5. */
         _cleanup_free_ char *info_path = tpath("out.log.info"), *env_path = tpath("out.log.env");
@@ -537,6 +542,7 @@ TEST(binary_logger_terminated_after_free) {
         berr *e = NULL;
         stdio_config cfg = { .stdout_path = uri, .container_id = "c", .ns = "n" };
         ASSERT_OK(stdio_new(loop, &cfg, &io, &e));
+        ASSERT_OK(stdio_wait_ready(io, &e));
         pid_t logger = stdio_logger_pid(io->logger);
         track(logger);
         ASSERT_OK(stdio_after_start(io, &e));
