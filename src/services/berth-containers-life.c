@@ -112,18 +112,20 @@ static void on_created(rt_task *t, const berr *e, uint32_t pid, void *userdata) 
                 start_finish(st);
                 return;
         }
-        /* Recorded before the start, so an exit handled before the start's reply never precedes it. */
+        /* The start time is taken before Start is sent, and written while the shim works on it: nothing else runs
+         * on the loop before this callback returns, so an exit handled later never precedes the record. */
         _cleanup_free_ char *now = int_str(now_realtime_nsec());
+        berr *se = NULL;
+        if (rt_task_start(t, NULL, on_started, st, &se) < 0) {
+                on_started(t, se, 0, st);
+                berr_free(se);
+                return;
+        }
         const char *kv[] = { BC_LABEL_STARTED, now, BC_LABEL_ERROR, NULL };
         berr *le = NULL;
         if (bc_labels_update(st->s, st->ns, st->id, kv, 2, &le) < 0) {
                 log_warn("container %s: recording the start: %s", st->id, le->msg);
                 berr_free(le);
-        }
-        berr *se = NULL;
-        if (rt_task_start(t, NULL, on_started, st, &se) < 0) {
-                on_started(t, se, 0, st);
-                berr_free(se);
         }
 }
 
