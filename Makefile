@@ -18,7 +18,11 @@ PKGS := libprotobuf-c jansson
 DAEMON_PKGS := sqlite3 libnghttp2 libcurl libarchive libcrypto zlib libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
-DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) $(PKGS)) -lpthread
+# libcurl and libarchive are compiled against, not linked: berthd loads them on first use
+# (src/remotes/curl-lib.c, src/images/archive-lib.c); their dependencies cost milliseconds at every start.
+DAEMON_LIBS := $(shell pkg-config --libs $(filter-out libcurl libarchive,$(DAEMON_PKGS)) $(PKGS)) -lpthread -ldl
+# Unit tests that build their fixtures with libarchive or libcurl themselves link them.
+LAZY_LIBS := $(shell pkg-config --libs libcurl libarchive)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
         -Wformat=2 -Wno-format-nonliteral -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -121,7 +125,7 @@ $(SHIM_LIB): $(filter-out $(BUILD)/obj/shim/main.o,$(SHIM_O))
 TEST_LIBS := $(SHIM_LIB) $(LIBDAEMON) $(if $(CLIENT_O),$(LIBBERTH)) $(LIBCORE)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_LIBS) $(DAEMON_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_LIBS) $(DAEMON_LIBS) $(LAZY_LIBS)
 
 $(BUILD)/obj/tools/%.o: tests/tools/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
@@ -190,12 +194,12 @@ fuzz-regress-grpc-message: $(FUZZ_BUILD)/fuzz-grpc-message
 	        rm -rf "$$d"; exit $$r
 
 # fuzz-tar (helper g3): arbitrary bytes applied as a layer into a temp root (src/images/apply*); nothing may escape.
-FUZZ_TAR_SRC := $(sort $(wildcard src/basic/*.c src/images/apply*.c src/images/digest*.c))
+FUZZ_TAR_SRC := $(sort $(wildcard src/basic/*.c src/images/apply*.c src/images/digest*.c)) src/images/archive-lib.c
 fuzz: $(FUZZ_BUILD)/fuzz-tar
 
 $(FUZZ_BUILD)/fuzz-tar: fuzz/fuzz-tar.c $(FUZZ_TAR_SRC) $(wildcard src/basic/*.h src/images/*.h)
 	@mkdir -p $(FUZZ_BUILD)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-tar.c $(FUZZ_TAR_SRC) $(shell pkg-config --libs libarchive libcrypto zlib libzstd) -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-tar.c $(FUZZ_TAR_SRC) $(shell pkg-config --libs libcrypto zlib libzstd) -lpthread -ldl
 
 # fuzz-filters (helper g2): containerd's filter grammar (src/metadata/filters.c, labels.c).
 FUZZ_FILTERS_SRC := $(sort $(wildcard src/basic/*.c)) src/metadata/filters.c src/metadata/labels.c

@@ -7,6 +7,7 @@
 #include "basic/strv.h"
 #include "images/apply-extract.h"
 #include "images/apply-internal.h"
+#include "images/archive-lib.h"
 
 static const struct {
         const char *media_type;
@@ -53,6 +54,8 @@ static int archive_failure(struct archive *a, layer_source *src, const char *wha
 }
 
 static int extract(int root_fd, layer_source *src, const apply_options *opts, berr **err) {
+        if (archive_lib_load(err) < 0)
+                return -1;
         struct archive *a = archive_read_new();
         if (!a)
                 abort();

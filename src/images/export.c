@@ -7,6 +7,7 @@
 
 #include "basic/log.h"
 #include "basic/strv.h"
+#include "images/archive-lib.h"
 #include "images/export.h"
 #include "images/mediatype.h"
 #include "images/reference.h"
@@ -269,6 +270,8 @@ static char *manifests_json(const export_plan *p) {
 }
 
 static int write_archive(const unpack_env *env, const export_plan *p, const export_options *o, int fd, berr **err) {
+        if (archive_lib_load(err) < 0)
+                return -1;
         struct archive *a = archive_write_new();
         if (!a)
                 abort();

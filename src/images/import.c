@@ -9,6 +9,7 @@
 
 #include "basic/log.h"
 #include "basic/strv.h"
+#include "images/archive-lib.h"
 #include "images/import.h"
 #include "images/mediatype.h"
 #include "images/reference.h"
@@ -149,6 +150,8 @@ fail:
 static int read_archive(const unpack_env *env, int fd, archive_state *s, berr **err) {
         if (lseek(fd, 0, SEEK_SET) < 0)
                 return berr_errno(err, errno, "seek");
+        if (archive_lib_load(err) < 0)
+                return -1;
         struct archive *a = archive_read_new();
         if (!a)
                 abort();

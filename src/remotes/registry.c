@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "basic/strv.h"
+#include "remotes/curl-lib.h"
 #include "remotes/registry-internal.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -24,6 +25,8 @@ int registry_new(const registry_options *opts, registry **ret, berr **err) {
         static const registry_options none = { 0 };
         if (!opts)
                 opts = &none;
+        if (curl_lib_load(err) < 0)
+                return -1;
         pthread_once(&curl_once, curl_init);
         if (curl_init_result != CURLE_OK)
                 return berr_set(err, BERR_INTERNAL, 0, "curl_global_init: %s", curl_easy_strerror(curl_init_result));
