@@ -35,8 +35,12 @@ static void on_dead_done(rt_task *t, void *userdata) {
 
 static void restore_dead(restore *r, rt_task *t, const char *why) {
         log_warn("task %s/%s: cannot reconnect to its shim (%s); cleaning up", t->ns, t->id, why);
-        ttrpc_client *c = TAKE_PTR(t->client);
-        ttrpc_client_free(c);
+        /* A shim that still answers but holds no task (berthd died in the middle of deleting it) keeps its
+         * connection, so that the teardown's Shutdown makes it exit; only a closed one is dropped here. */
+        if (t->client && ttrpc_client_closed(t->client)) {
+                ttrpc_client *c = TAKE_PTR(t->client);
+                ttrpc_client_free(c);
+        }
         t->phase = RT_PHASE_DEAD;
         rt_task_teardown(t, true, on_dead_done, r);
 }

@@ -17,6 +17,8 @@ typedef struct fake {
         ttrpc_server *srv;
         char *dir, *sock, *state;
         bool stopped;              /* State answers STOPPED, exit 7 */
+        bool taskless;             /* State answers NOT_FOUND: the shim's container was deleted */
+        unsigned shutdowns;
         ttrpc_call *held_connect;  /* answered only after State */
         unsigned connects, states; /* requests seen */
         bool connect_after_state;  /* the order the replies went out */
@@ -31,6 +33,15 @@ static void h_connect(ttrpc_call *call, const uint8_t *p, size_t len, void *ud) 
 
 static void h_state(ttrpc_call *call, const uint8_t *p, size_t len, void *ud) {
         F.states++;
+        if (F.taskless) {
+                ttrpc_call_reply_error(call, BERR_NOT_FOUND, "container not created: not found");
+                if (F.held_connect) {
+                        Containerd__Task__V2__ConnectResponse c = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
+                        c.shim_pid = 1;
+                        ttrpc_call_reply(TAKE_PTR(F.held_connect), &c.base);
+                }
+                return;
+        }
         Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
         Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
         ts.seconds = F.stopped ? 1700000000 : INT64_C(-62135596800);
@@ -53,8 +64,15 @@ static void h_state(ttrpc_call *call, const uint8_t *p, size_t len, void *ud) {
 static void h_wait(ttrpc_call *call, const uint8_t *p, size_t len, void *ud) {
 }
 
+static void h_shutdown(ttrpc_call *call, const uint8_t *p, size_t len, void *ud) {
+        F.shutdowns++;
+        Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
+        ttrpc_call_reply(call, &e.base);
+}
+
 static const ttrpc_method fake_methods[] = {
         { "Connect", h_connect },
+        { "Shutdown", h_shutdown },
         { "State", h_state },
         { "Wait", h_wait },
 };
@@ -148,6 +166,22 @@ TEST(exited_while_down) {
         ASSERT_TRUE(info.exited);
         ASSERT_EQ(info.exit_status, 7);
         ASSERT_EQ(info.exited_at, INT64_C(1700000000) * 1000000000);
+        runtime_free(rt);
+        fake_teardown();
+}
+
+/* berthd died while deleting the task: the shim answers, but holds nothing. It is told to shut down (else it
+ * would stay forever), and the task is cleaned up and not registered. */
+TEST(taskless_shim_is_shut_down) {
+        fake_setup(false);
+        F.taskless = true;
+        runtime *rt = restore();
+        for (int i = 0; i < 100 && runtime_task_get(rt, "ns1", "t1"); i++)
+                ASSERT_OK(ev_loop_run_once(F.loop, 50) < 0 ? -1 : 0);
+        ASSERT_NULL(runtime_task_get(rt, "ns1", "t1"));
+        ASSERT_EQ(F.shutdowns, 1);
+        _cleanup_free_ char *bundle = xasprintf("%s/tasks/ns1/t1", F.state);
+        ASSERT_TRUE(access(bundle, F_OK) < 0);
         runtime_free(rt);
         fake_teardown();
 }
