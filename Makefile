@@ -215,6 +215,21 @@ fuzz-regress-filters: $(FUZZ_BUILD)/fuzz-filters
 	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-filters -runs=20000 -seed=1 $$d fuzz/corpus/filters; r=$$?; \
 	        rm -rf "$$d"; exit $$r
 
+# fuzz-json-scan: finding one member of a JSON object without parsing it (src/basic/json-scan.c), checked against
+# jansson's full parse.
+fuzz: $(FUZZ_BUILD)/fuzz-json-scan
+
+$(FUZZ_BUILD)/fuzz-json-scan: fuzz/fuzz-json-scan.c $(sort $(wildcard src/basic/*.c)) $(wildcard src/basic/*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-json-scan.c $(sort $(wildcard src/basic/*.c)) \
+	        $(shell pkg-config --libs jansson) -lpthread
+
+.PHONY: fuzz-regress-json-scan
+fuzz-regress: fuzz-regress-json-scan
+fuzz-regress-json-scan: $(FUZZ_BUILD)/fuzz-json-scan
+	@d=$$(mktemp -d) && $(FUZZ_BUILD)/fuzz-json-scan -runs=20000 -seed=1 $$d fuzz/corpus/json-scan; r=$$?; \
+	        rm -rf "$$d"; exit $$r
+
 # fuzz-reference, fuzz-manifest (helper g4): image references + platform specifiers; indexes, manifests and
 # image configs (src/images/reference.c, mediatype.c, platform.c, manifest*.c).
 FUZZ_IMAGES_SRC := $(sort $(wildcard src/basic/*.c src/images/manifest*.c)) src/images/reference.c \

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "basic/fileio.h"
+#include "basic/json-scan.h"
 #include "basic/log.h"
 #include "basic/strv.h"
 #include "containerd/cgroups/v1/metrics.pb-c.h"
@@ -23,7 +24,8 @@
 typedef struct info_buf {
         Berth__V1__ContainerInfo info;
         Google__Protobuf__Timestamp created, started, finished;
-        json_t *spec;
+        json_t *spec; /* the whole spec, when it had to be parsed whole */
+        json_t *process, *hostname, *memory, *cpu; /* the members used, parsed alone */
         char **command, **env, **mounts;
         char *user, *status_policy;
         meta_labels user_labels;
@@ -32,6 +34,10 @@ typedef struct info_buf {
 
 static void info_buf_done(info_buf *b) {
         json_decref(b->spec);
+        json_decref(b->process);
+        json_decref(b->hostname);
+        json_decref(b->memory);
+        json_decref(b->cpu);
         free(b->command);
         free(b->env);
         strv_free(b->mounts);
@@ -54,6 +60,53 @@ static char **json_strings(json_t *a, size_t *ret_n) {
         return v;
 }
 
+/* The value of member key of the object text starts with, parsed on its own; NULL when there is none. */
+static json_t *json_member(const char *text, size_t len, const char *key) {
+        ssize_t off = json_scan_member(text, len, key);
+        if (off < 0)
+                return NULL;
+        return json_loadb(text + off, len - (size_t) off, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, NULL);
+}
+
+/* The spec's members a listing shows: process, hostname, linux.resources.{memory,cpu}, each parsed alone (a
+ * whole spec is ~3 KB of mounts, paths and devices nobody lists); the whole spec when the scan cannot tell. */
+static void spec_members(const meta_container *c, info_buf *b) {
+        const char *t = (const char *) c->spec;
+        size_t len = c->spec_len;
+        if (!t || !len)
+                return;
+        ssize_t proc_off = json_scan_member(t, len, "process");
+        if (proc_off >= 0) {
+                /* only the process members shown (not its capabilities, rlimits ...) */
+                static const char *const shown[] = { "args", "env", "cwd", "user" };
+                const char *pt = t + proc_off;
+                size_t plen = len - (size_t) proc_off;
+                b->process = json_object();
+                for (size_t i = 0; i < ELEMENTSOF(shown); i++) {
+                        json_t *v = json_member(pt, plen, shown[i]);
+                        if (v)
+                                json_object_set_new(b->process, shown[i], v);
+                }
+        } else {
+                b->spec = json_loadb(t, len, 0, NULL);
+                b->process = json_incref(json_object_get(b->spec, "process"));
+                b->hostname = json_incref(json_object_get(b->spec, "hostname"));
+                json_t *res = json_object_get(json_object_get(b->spec, "linux"), "resources");
+                b->memory = json_incref(json_object_get(res, "memory"));
+                b->cpu = json_incref(json_object_get(res, "cpu"));
+                return;
+        }
+        b->hostname = json_member(t, len, "hostname");
+        ssize_t linux_off = json_scan_member(t, len, "linux");
+        ssize_t res_off = linux_off < 0 ? -1 : json_scan_member(t + linux_off, len - (size_t) linux_off, "resources");
+        if (res_off < 0)
+                return;
+        const char *res = t + linux_off + res_off;
+        size_t res_len = len - (size_t) (linux_off + res_off);
+        b->memory = json_member(res, res_len, "memory");
+        b->cpu = json_member(res, res_len, "cpu");
+}
+
 static void info_fill(bc_service *s, const char *ns, const meta_container *c, info_buf *b) {
         Berth__V1__ContainerInfo *in = &b->info;
         berth__v1__container_info__init(in);
@@ -66,9 +119,8 @@ static void info_fill(bc_service *s, const char *ns, const meta_container *c, in
         in->snapshotter = c->snapshotter ? c->snapshotter : (char *) "";
         in->snapshot_key = c->snapshot_key ? c->snapshot_key : (char *) "";
 
-        if (c->spec && c->spec_len)
-                b->spec = json_loadb((const char *) c->spec, c->spec_len, 0, NULL);
-        json_t *proc = json_object_get(b->spec, "process");
+        spec_members(c, b);
+        json_t *proc = b->process;
         b->command = json_strings(json_object_get(proc, "args"), &in->n_command);
         in->command = b->command;
         b->env = json_strings(json_object_get(proc, "env"), &in->n_env);
@@ -80,11 +132,10 @@ static void info_fill(bc_service *s, const char *ns, const meta_container *c, in
                             json_integer_value(json_object_get(user, "uid")),
                             json_integer_value(json_object_get(user, "gid")));
         in->user = b->user;
-        const char *host = json_string_value(json_object_get(b->spec, "hostname"));
+        const char *host = json_string_value(b->hostname);
         in->hostname = (char *) (host ? host : "");
-        json_t *res = json_object_get(json_object_get(b->spec, "linux"), "resources");
-        in->memory = json_integer_value(json_object_get(json_object_get(res, "memory"), "limit"));
-        json_t *cpu = json_object_get(res, "cpu");
+        in->memory = json_integer_value(json_object_get(b->memory, "limit"));
+        json_t *cpu = b->cpu;
         json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
         json_int_t period = json_integer_value(json_object_get(cpu, "period"));
         if (quota > 0 && period > 0)
