@@ -5,13 +5,10 @@
  * definitions are only reached with an archive made after it succeeded. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 
-#include "basic/log.h"
+#include "basic/lazy-lib.h"
 #include "basic/macro.h"
 #include "images/archive-lib.h"
 
@@ -79,65 +76,34 @@ typedef struct archive_entry E;
         V(archive_entry_set_size, (E * e, la_int64_t size), (e, size))                                           \
         V(archive_entry_set_mtime, (E * e, time_t sec, long nsec), (e, sec, nsec))
 
-#define MEMBER(ret, name, params, args) ret(*name) params;
-#define VOID_MEMBER(name, params, args) void(*name) params;
 static struct {
-        ARCHIVE_FUNCTIONS(MEMBER, VOID_MEMBER)
+        ARCHIVE_FUNCTIONS(LAZY_LIB_MEMBER, LAZY_LIB_VOID_MEMBER)
         void (*archive_set_error)(A *a, int err, const char *fmt, ...);
 } lib;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static atomic_bool loaded;
-static char *load_error; /* why loading failed; kept for every later caller */
+static lazy_lib L = LAZY_LIB_INIT(ARCHIVE_SONAME, "libarchive");
+
+static void resolve(void *h, const char **missing) {
+#define RESOLVE_X(ret, name, params, args) LAZY_LIB_RESOLVE(lib, h, missing, name)
+#define RESOLVE_V(name, params, args) LAZY_LIB_RESOLVE(lib, h, missing, name)
+        ARCHIVE_FUNCTIONS(RESOLVE_X, RESOLVE_V)
+        LAZY_LIB_RESOLVE(lib, h, missing, archive_set_error)
+}
 
 static void load(void) {
-        void *h = dlopen(ARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-                load_error = xstrdup(dlerror());
-                return;
-        }
-        const char *missing = NULL;
-#define RESOLVE(name)                                                                                            \
-        if (!missing && !(lib.name = (typeof(lib.name)) dlsym(h, #name)))                                        \
-                missing = #name;
-#define RESOLVE_X(ret, name, params, args) RESOLVE(name)
-#define RESOLVE_V(name, params, args) RESOLVE(name)
-        ARCHIVE_FUNCTIONS(RESOLVE_X, RESOLVE_V)
-        RESOLVE(archive_set_error)
-        if (missing) {
-                load_error = xasprintf("%s: no symbol %s", ARCHIVE_SONAME, missing);
-                dlclose(h);
-                return;
-        }
-        loaded = true; /* the handle stays open for the process's lifetime */
+        lazy_lib_open(&L, resolve);
 }
 
 int archive_lib_load(berr **err) {
-        pthread_once(&load_once, load);
-        if (!loaded)
-                return berr_set(err, BERR_INTERNAL, 0, "cannot load libarchive: %s", load_error);
-        return 0;
+        return lazy_lib_load(&L, load, err);
 }
 
-/* For the forwarding definitions: reaching one before archive_lib_load succeeded is a bug. */
 static void require_loaded(void) {
-        pthread_once(&load_once, load);
-        if (!loaded) {
-                log_error("libarchive used but not loaded: %s", load_error);
-                abort();
-        }
+        lazy_lib_require(&L, load);
 }
 
-#define FORWARD(ret, name, params, args)                                                                         \
-        ret(name) params {                                                                                       \
-                require_loaded();                                                                                \
-                return lib.name args;                                                                            \
-        }
-#define FORWARD_VOID(name, params, args)                                                                         \
-        void(name) params {                                                                                      \
-                require_loaded();                                                                                \
-                lib.name args;                                                                                   \
-        }
+#define FORWARD(ret, name, params, args) LAZY_LIB_FORWARD(require_loaded, lib, ret, name, params, args)
+#define FORWARD_VOID(name, params, args) LAZY_LIB_FORWARD_VOID(require_loaded, lib, name, params, args)
 ARCHIVE_FUNCTIONS(FORWARD, FORWARD_VOID)
 
 /* Our read callback sets errors with it (apply.c); the message is formatted here and passed on as "%s". */

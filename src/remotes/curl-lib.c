@@ -5,12 +5,9 @@
  * handle made after it succeeded. */
 #define CURL_DISABLE_TYPECHECK /* the definitions below must not go through curl.h's type-checking macros */
 #include <curl/curl.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 
-#include "basic/log.h"
+#include "basic/lazy-lib.h"
 #include "basic/macro.h"
 #include "remotes/curl-lib.h"
 
@@ -43,10 +40,8 @@
         X(struct curl_slist *, curl_slist_append, (struct curl_slist * list, const char *data), (list, data))    \
         V(curl_slist_free_all, (struct curl_slist * list), (list))
 
-#define MEMBER(ret, name, params, args) ret(*name) params;
-#define VOID_MEMBER(name, params, args) void(*name) params;
 static struct {
-        CURL_FUNCTIONS(MEMBER, VOID_MEMBER)
+        CURL_FUNCTIONS(LAZY_LIB_MEMBER, LAZY_LIB_VOID_MEMBER)
         CURLcode (*curl_easy_setopt)(CURL *curl, CURLoption option, ...);
         CURLMcode (*curl_multi_setopt)(CURLM *multi, CURLMoption option, ...);
         CURLcode (*curl_easy_getinfo)(CURL *curl, CURLINFO info, ...);
@@ -54,62 +49,33 @@ static struct {
         void (*curl_global_cleanup)(void);
 } lib;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static atomic_bool loaded;
-static char *load_error; /* why loading failed; kept for every later caller */
+static lazy_lib L = LAZY_LIB_INIT(CURL_SONAME, "libcurl");
+
+static void resolve(void *h, const char **missing) {
+#define RESOLVE_X(ret, name, params, args) LAZY_LIB_RESOLVE(lib, h, missing, name)
+#define RESOLVE_V(name, params, args) LAZY_LIB_RESOLVE(lib, h, missing, name)
+        CURL_FUNCTIONS(RESOLVE_X, RESOLVE_V)
+        LAZY_LIB_RESOLVE(lib, h, missing, curl_easy_setopt)
+        LAZY_LIB_RESOLVE(lib, h, missing, curl_multi_setopt)
+        LAZY_LIB_RESOLVE(lib, h, missing, curl_easy_getinfo)
+        LAZY_LIB_RESOLVE(lib, h, missing, curl_easy_strerror)
+        LAZY_LIB_RESOLVE(lib, h, missing, curl_global_cleanup)
+}
 
 static void load(void) {
-        void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-                load_error = xstrdup(dlerror());
-                return;
-        }
-        const char *missing = NULL;
-#define RESOLVE(name)                                                                                            \
-        if (!missing && !(lib.name = (typeof(lib.name)) dlsym(h, #name)))                                        \
-                missing = #name;
-#define RESOLVE_X(ret, name, params, args) RESOLVE(name)
-#define RESOLVE_V(name, params, args) RESOLVE(name)
-        CURL_FUNCTIONS(RESOLVE_X, RESOLVE_V)
-        RESOLVE(curl_easy_setopt)
-        RESOLVE(curl_multi_setopt)
-        RESOLVE(curl_easy_getinfo)
-        RESOLVE(curl_easy_strerror)
-        RESOLVE(curl_global_cleanup)
-        if (missing) {
-                load_error = xasprintf("%s: no symbol %s", CURL_SONAME, missing);
-                dlclose(h);
-                return;
-        }
-        loaded = true; /* the handle stays open for the process's lifetime */
+        lazy_lib_open(&L, resolve);
 }
 
 int curl_lib_load(berr **err) {
-        pthread_once(&load_once, load);
-        if (!loaded)
-                return berr_set(err, BERR_INTERNAL, 0, "cannot load libcurl: %s", load_error);
-        return 0;
+        return lazy_lib_load(&L, load, err);
 }
 
-/* For the forwarding definitions: reaching one before curl_lib_load succeeded is a bug. */
 static void require_loaded(void) {
-        pthread_once(&load_once, load);
-        if (!loaded) {
-                log_error("libcurl used but not loaded: %s", load_error);
-                abort();
-        }
+        lazy_lib_require(&L, load);
 }
 
-#define FORWARD(ret, name, params, args)                                                                         \
-        ret(name) params {                                                                                       \
-                require_loaded();                                                                                \
-                return lib.name args;                                                                            \
-        }
-#define FORWARD_VOID(name, params, args)                                                                         \
-        void(name) params {                                                                                      \
-                require_loaded();                                                                                \
-                lib.name args;                                                                                   \
-        }
+#define FORWARD(ret, name, params, args) LAZY_LIB_FORWARD(require_loaded, lib, ret, name, params, args)
+#define FORWARD_VOID(name, params, args) LAZY_LIB_FORWARD_VOID(require_loaded, lib, name, params, args)
 CURL_FUNCTIONS(FORWARD, FORWARD_VOID)
 
 /* Option numbers encode their argument's type (CURLOPTTYPE_* bases in curl.h; the multi options use the same
@@ -153,12 +119,11 @@ CURLcode(curl_easy_getinfo)(CURL *curl, CURLINFO info, ...) {
 
 /* Callable whether or not libcurl could be loaded (registry_new reports curl_global_init's failure with it). */
 const char *(curl_easy_strerror)(CURLcode code) {
-        pthread_once(&load_once, load);
-        return loaded ? lib.curl_easy_strerror(code) : "libcurl not loaded";
+        return lazy_lib_load(&L, load, NULL) == 0 ? lib.curl_easy_strerror(code) : "libcurl not loaded";
 }
 
 /* Nothing to clean up in a process that never used libcurl. */
 void(curl_global_cleanup)(void) {
-        if (loaded)
+        if (atomic_load(&L.loaded))
                 lib.curl_global_cleanup();
 }
