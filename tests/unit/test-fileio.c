@@ -6,22 +6,10 @@
 
 #include "basic/fileio.h"
 #include "tap.h"
-
-/* One scratch directory for the whole binary; removed at exit even when a test failed half-way. */
-static char scratch[] = "/tmp/berth-test-fileio.XXXXXX";
-
-static void remove_scratch(void) {
-        if (scratch[sizeof scratch - 2] != 'X')
-                (void) rm_rf(scratch, NULL);
-}
+#include "test-scratch.h"
 
 static const char *dir(void) {
-        if (scratch[sizeof scratch - 2] == 'X') {
-                if (!mkdtemp(scratch))
-                        TAP_FAIL("mkdtemp: %s", strerror(errno));
-                atexit(remove_scratch);
-        }
-        return scratch;
+        return test_scratch_dir("fileio");
 }
 
 static size_t count_entries(const char *path) {

@@ -11,21 +11,10 @@
 #include "basic/sealed-exe.h"
 #include "shim/sealed-runtime.h"
 #include "tap.h"
-
-static char scratch[] = "/tmp/berth-test-sealed.XXXXXX";
-
-static void remove_scratch(void) {
-        if (scratch[sizeof scratch - 2] != 'X')
-                (void) rm_rf(scratch, NULL);
-}
+#include "test-scratch.h"
 
 static const char *dir(void) {
-        if (scratch[sizeof scratch - 2] == 'X') {
-                if (!mkdtemp(scratch))
-                        TAP_FAIL("mkdtemp: %s", strerror(errno));
-                atexit(remove_scratch);
-        }
-        return scratch;
+        return test_scratch_dir("sealed");
 }
 
 /* An executable copy of /bin/true in the scratch dir (a file the tests may replace). */
