@@ -14,6 +14,7 @@
 #include "snapshots/snapshots.h"
 #include "berthd/dirs.h"
 #include "berthd/memory.h"
+#include "berthd/wal.h"
 #include "grpc/grpc.h"
 #include "metadata/db.h"
 #include "services/berth-version.h"
@@ -148,8 +149,11 @@ static int open_stores(berthd *d, berr **err) {
                 berr *e = NULL;
                 snapshotter *sn = NULL;
                 /* snapshotter_open checks overlayfs support itself (overlay_init): a second check here cost a
-                 * throw-away overlay mount and six rmdirs, several ms of start-up on a busy disk. */
-                if (berthd_make_dir(root, 0700, &e) < 0 || snapshotter_open(names[i], root, &sn, &e) < 0) {
+                 * throw-away overlay mount and six rmdirs, several ms of start-up on a busy disk. Its success is
+                 * remembered in the state dir (runtime state), for this boot and this filesystem. */
+                _cleanup_free_ char *check_cache = xasprintf("%s/%s.check", d->cfg->state, names[i]);
+                if (berthd_make_dir(root, 0700, &e) < 0 ||
+                    snapshotter_open_cached(names[i], root, check_cache, &sn, &e) < 0) {
                         log_warn("snapshotter %s unavailable: %s", names[i], e->msg);
                         service_plugin_fail(p, e);
                         berr_free(e);
@@ -289,7 +293,10 @@ int berthd_run(berthd *d) {
                  BERTH_CONTAINERD_API_VERSION, d->cfg->address, d->cfg->root, d->cfg->state, (long) getpid());
         berthd_memory *memory; /* trims idle memory: see memory.h */
         berthd_memory_watch(d->loop, &memory);
+        berthd_wal *wal; /* keeps the metadata log short for the next start: see wal.h */
+        berthd_wal_watch(d->loop, d->db, &wal);
         int r = ev_loop_run(d->loop);
+        berthd_wal_free(wal);
         berthd_memory_free(memory);
         if (r < 0) {
                 log_error("event loop failed: %s", strerror(-r));

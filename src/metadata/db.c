@@ -1,7 +1,10 @@
+#include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "basic/identifier.h"
 #include "basic/log.h"
+#include "basic/strv.h"
 #include "metadata/db-internal.h"
 #include "metadata/util.h"
 
@@ -306,5 +309,27 @@ int meta_db_schema_version(meta_db *db, int *ret, berr **err) {
         if (r < 0)
                 return -1;
         *ret = r > 0 ? sqlite3_column_int(st, 0) : 0;
+        return 0;
+}
+
+int64_t meta_db_wal_size(meta_db *db) {
+        _cleanup_free_ char *wal = xasprintf("%s-wal", db->path);
+        struct stat st;
+        return stat(wal, &st) == 0 ? (int64_t) st.st_size : 0;
+}
+
+int meta_db_checkpoint(meta_db *db, bool *ret_done, berr **err) {
+        *ret_done = false;
+        if (db->tx_depth > 0 || !sqlite3_get_autocommit(db->sql))
+                return berr_set(err, BERR_INTERNAL, 0, "metadata: checkpoint inside a transaction");
+        /* No busy wait: the caller is the event loop, which must not block on a worker's transaction. */
+        sqlite3_busy_timeout(db->sql, 0);
+        int rc = sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_busy_timeout(db->sql, BUSY_TIMEOUT_MS);
+        if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+                return 0;
+        if (rc != SQLITE_OK)
+                return meta_sql_error(db, rc, "checkpoint", err);
+        *ret_done = true;
         return 0;
 }

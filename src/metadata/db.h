@@ -18,6 +18,7 @@
  * (e.g. `image "x": not found`), ready to be sent as a gRPC status message. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "basic/error.h"
@@ -46,3 +47,12 @@ int meta_tx_commit(meta_db *db, berr **err);
 void meta_tx_rollback(meta_db *db);
 /* Current nesting depth (0: no transaction). */
 unsigned meta_tx_depth(meta_db *db);
+
+/* Bytes in the database's write-ahead log (0 when empty or missing). The whole log is read again when the next
+ * process opens the database after a crash (SQLite's WAL recovery), so a short log means a faster restart. */
+int64_t meta_db_wal_size(meta_db *db);
+/* Copies the log into the database and truncates it (a TRUNCATE checkpoint), without waiting: when another
+ * connection is writing or reading an older snapshot the checkpoint is not done (*ret_done false, no error) and can
+ * be tried later. Not inside a transaction of this connection. Syncs the database file like any checkpoint does
+ * (synchronous=NORMAL); commits are unchanged. */
+int meta_db_checkpoint(meta_db *db, bool *ret_done, berr **err);

@@ -1,5 +1,7 @@
+#include <inttypes.h>
 #include <string.h>
 
+#include "basic/strv.h"
 #include "metadata/db-internal.h"
 #include "metadata/filters.h"
 #include "metadata/snapshots.h"
@@ -455,5 +457,22 @@ int meta_snapshot_backend_in_use(meta_db *db, const char *snapshotter, int64_t b
         if (meta_step(db, st, err) < 0)
                 return -1;
         *ret = sqlite3_column_int(st, 0) != 0;
+        return 0;
+}
+
+int meta_snapshot_backend_ids(meta_db *db, const char *snapshotter, char ***ret, berr **err) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (meta_prepare(db, &st, "SELECT backend_id FROM snapshots WHERE snapshotter = ?1", err) < 0)
+                return -1;
+        meta_bind_text(st, 1, snapshotter);
+        char **ids = NULL;
+        int r;
+        while ((r = meta_step(db, st, err)) > 0)
+                strv_push(&ids, xasprintf("%" PRId64, (int64_t) sqlite3_column_int64(st, 0)));
+        if (r < 0) {
+                strv_free(ids);
+                return -1;
+        }
+        *ret = ids;
         return 0;
 }

@@ -71,3 +71,7 @@ int meta_snapshot_parent_ids(meta_db *db, const char *ns, const char *snapshotte
                              int64_t **ret, size_t *ret_n, berr **err);
 /* Whether any namespace has a record with this backend id (the snapshotter removes stray directories). */
 int meta_snapshot_backend_in_use(meta_db *db, const char *snapshotter, int64_t backend_id, bool *ret, berr **err);
+
+/* The backend ids (decimal, as the snapshotter names its directories) of every snapshot record of snapshotter,
+ * in every namespace: what the snapshotter's Cleanup keeps. One query; *ret is a strv (NULL when none). */
+int meta_snapshot_backend_ids(meta_db *db, const char *snapshotter, char ***ret, berr **err);

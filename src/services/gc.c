@@ -19,6 +19,7 @@ struct gc_state {
         service_context *ctx;
         ev_source *timer;
         uint64_t first_request_usec; /* monotonic time of the oldest pending request; 0 when none */
+        bool startup_pending;        /* the start-up pass has not run yet: the next pass is it */
 };
 
 static pthread_rwlock_t content_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -136,9 +137,12 @@ static int sweep_content(service_context *ctx, gc_stats *stats, berr **err) {
 int gc_run(service_context *ctx, gc_stats *ret, berr **err) {
         gc_stats stats = { 0 };
         gc_state *g = ctx->gc;
+        bool startup = false;
         if (g) {
                 g->first_request_usec = 0;
                 (void) ev_timer_disarm(g->timer);
+                startup = g->startup_pending;
+                g->startup_pending = false;
         }
         uint64_t start = now_monotonic_usec();
         meta_gc_result res = { 0 };
@@ -155,6 +159,9 @@ int gc_run(service_context *ctx, gc_stats *ret, berr **err) {
                 return berr_wrap(err, "garbage collection");
         log_debug("gc: %zu records, %zu blobs, %zu ingests, %zu snapshots removed in %" PRIu64 " us", stats.records,
                   stats.blobs, stats.ingests, stats.snapshots, now_monotonic_usec() - start);
+        if (startup && stats.blobs + stats.ingests + stats.snapshots + stats.records > 0)
+                log_info("startup garbage collection: %zu records, %zu blobs, %zu ingests, %zu snapshots removed",
+                         stats.records, stats.blobs, stats.ingests, stats.snapshots);
         if (ret)
                 *ret = stats;
         return 0;
@@ -167,8 +174,9 @@ int gc_run_now(service_context *ctx, berr **err) {
 static int on_gc_timer(ev_source *s, void *userdata) {
         gc_state *g = userdata;
         _cleanup_berr_ berr *e = NULL;
+        bool startup = g->startup_pending;
         if (gc_run(g->ctx, NULL, &e) < 0)
-                log_warn("%s", e->msg);
+                log_warn("%s%s", startup ? "startup " : "", e->msg);
         return 0;
 }
 
@@ -190,26 +198,7 @@ void gc_schedule(service_context *ctx) {
 
 /* The backend ids every namespace's records use in sn, for the snapshotter's Cleanup of orphan directories. */
 static int live_snapshot_ids(service_context *ctx, snapshotter *sn, char ***ret, berr **err) {
-        meta_namespace *nss = NULL;
-        size_t n_ns = 0;
-        char **ids = NULL;
-        if (meta_namespace_list(ctx->db, NULL, 0, &nss, &n_ns, err) < 0)
-                return -1;
-        for (size_t i = 0; i < n_ns; i++) {
-                meta_snapshot *snaps = NULL;
-                size_t n = 0;
-                if (meta_snapshot_list(ctx->db, nss[i].name, snapshotter_name(sn), NULL, 0, &snaps, &n, err) < 0) {
-                        meta_namespaces_free(nss, n_ns);
-                        strv_free(ids);
-                        return -1;
-                }
-                for (size_t j = 0; j < n; j++)
-                        strv_push(&ids, xasprintf("%" PRId64, snaps[j].backend_id));
-                meta_snapshots_free(snaps, n);
-        }
-        meta_namespaces_free(nss, n_ns);
-        *ret = ids;
-        return 0;
+        return meta_snapshot_backend_ids(ctx->db, snapshotter_name(sn), ret, err);
 }
 
 /* After a crash: snapshot directories no record names (half-made new-*, half-removed rm-*, removed records). */
@@ -241,15 +230,22 @@ int gc_init(service_context *ctx, berr **err) {
         }
         ctx->gc = g;
 
-        gc_stats stats = { 0 };
-        berr *e = NULL;
-        if (gc_run(ctx, &stats, &e) < 0) {
-                log_warn("startup %s", e->msg);
-                berr_free(e);
-        } else if (stats.blobs + stats.ingests + stats.snapshots + stats.records > 0)
-                log_info("startup garbage collection: %zu records, %zu blobs, %zu ingests, %zu snapshots removed",
-                         stats.records, stats.blobs, stats.ingests, stats.snapshots);
+        /* Directories no record names go now, before any request can make snapshots (a worker's new-* directory
+         * or a record it commits just before its directory would look like an orphan to a later Cleanup) ... */
         cleanup_snapshotters(ctx);
+        /* ... the rest of the start-up pass (records, blobs, ingests), which a pass may do at any time, later: it
+         * took a few ms of every start with many records, while clients were waiting (containerd's scheduler
+         * also runs its first collection after a startup delay). */
+        g->startup_pending = true;
+        r = ev_timer_set(g->timer, GC_STARTUP_DELAY_USEC);
+        if (r < 0) {
+                log_warn("gc: cannot arm the timer (%s): start-up pass now", strerror(-r));
+                berr *e = NULL;
+                if (gc_run(ctx, NULL, &e) < 0) {
+                        log_warn("startup %s", e->msg);
+                        berr_free(e);
+                }
+        }
         return 0;
 }
 

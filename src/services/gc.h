@@ -3,7 +3,8 @@
  * removes what no record names any more from disk: snapshot directories (by backend id, children first), blobs
  * with no content record in any namespace (nor expected by a shared ingest), and ingest directories whose backend
  * ref no ingest record uses. That last sweep over the whole store also removes what a crash left behind, so the
- * daemon runs one pass at start (gc_init), including the snapshotters' Cleanup of directories no record names.
+ * daemon runs one pass shortly after start (GC_STARTUP_DELAY_USEC, armed by gc_init, or sooner if a pass is asked
+ * for); the snapshotters' Cleanup of directories no record names runs in gc_init itself, before any request.
  *
  * Everything here runs on the event loop thread (it uses ctx->db); worker threads that free things hand a
  * gc_schedule() back to the loop. Workers that publish blobs themselves (pull, import) hold gc_content_lock()
@@ -17,6 +18,9 @@
 #include "basic/error.h"
 #include "services/services.h"
 
+/* The start-up pass runs this long after gc_init (containerd's gc scheduler startup_delay), so that a restart
+ * serves the clients waiting for it first. */
+#define GC_STARTUP_DELAY_USEC (100 * 1000)
 /* A pass runs this long after the last gc_schedule() ... */
 #define GC_DELAY_USEC (20 * 1000)
 /* ... but no later than this after the first one still pending, so a steady stream of changes cannot starve it. */
@@ -31,8 +35,10 @@ typedef struct gc_stats {
         size_t records;   /* content records, leases and snapshot/ingest records dropped by the metadata pass */
 } gc_stats;
 
-/* Sets up ctx->gc (the debounce timer on ctx->loop) and runs the startup pass synchronously (its failure is
- * logged, not returned: a daemon with a dirty store still serves). Needs ctx->db and ctx->content. */
+/* Sets up ctx->gc (the debounce timer on ctx->loop), removes the snapshot directories no record names (a crash's
+ * leftovers) and arms the start-up pass (GC_STARTUP_DELAY_USEC; it logs "startup garbage collection: ..." when it
+ * removed something). Failures of either are logged, not returned: a daemon with a dirty store still serves.
+ * Needs ctx->db and ctx->content. */
 int gc_init(service_context *ctx, berr **err);
 /* Disarms and frees; accepts NULL. */
 gc_state *gc_free(gc_state *g);

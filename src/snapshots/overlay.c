@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <linux/magic.h>
 
 #include "basic/fileio.h"
@@ -85,16 +86,76 @@ int overlay_supported(const char *dir, berr **err) {
         return try_overlay_mount(dir, NULL, err);
 }
 
+/* What the checks' outcome depends on, as one line: this boot of this kernel (a reboot may bring another kernel,
+ * other modules, another disk under the same path), the directory and the filesystem it is on (device, inode,
+ * type, id, mount flags: a different or remounted filesystem is checked again), and whether we run in a user
+ * namespace. NULL when any of it cannot be read: then there is no caching. */
+static char *check_key(const char *root) {
+        _cleanup_free_ char *boot_id = NULL;
+        struct utsname u;
+        struct stat st;
+        struct statfs sf;
+        if (read_file("/proc/sys/kernel/random/boot_id", &boot_id, NULL, 128, NULL) < 0 || uname(&u) < 0 ||
+            stat(root, &st) < 0 || statfs(root, &sf) < 0)
+                return NULL;
+        boot_id[strcspn(boot_id, "\n")] = '\0';
+        int fsid[2];
+        memcpy(fsid, &sf.f_fsid, sizeof fsid);
+        return xasprintf("overlay-check v1 boot=%s kernel=%s root=%s dev=%lu ino=%lu fstype=%lx fsid=%x:%x "
+                         "flags=%lx userns=%d",
+                         boot_id, u.release, root, (unsigned long) st.st_dev, (unsigned long) st.st_ino,
+                         (unsigned long) sf.f_type, (unsigned) fsid[0], (unsigned) fsid[1],
+                         (unsigned long) sf.f_flags, running_in_userns());
+}
+
+/* The remembered outcome, if the cache file holds this key: "<key>\nuserxattr=<0|1>\n". The overlay module must
+ * be present too (/sys/module/overlay: loaded or built in), as it may be unloaded without a reboot. */
+static bool check_cached(const char *file, const char *key, bool *ret_userxattr) {
+        _cleanup_free_ char *data = NULL;
+        struct stat st;
+        if (!file || !key || stat("/sys/module/overlay", &st) < 0 || read_file(file, &data, NULL, 8192, NULL) < 0)
+                return false;
+        size_t n = strlen(key);
+        if (strncmp(data, key, n) != 0 || data[n] != '\n')
+                return false;
+        const char *rest = data + n + 1;
+        if (strcmp(rest, "userxattr=0\n") != 0 && strcmp(rest, "userxattr=1\n") != 0)
+                return false;
+        *ret_userxattr = rest[10] == '1';
+        return true;
+}
+
+static void check_remember(const char *file, const char *key, bool userxattr) {
+        if (!file || !key)
+                return;
+        _cleanup_free_ char *data = xasprintf("%s\nuserxattr=%d\n", key, userxattr);
+        berr *e = NULL;
+        if (write_file_atomic(file, data, strlen(data), 0600, &e) < 0) {
+                log_debug("cannot remember the overlay check: %s", e->msg);
+                berr_free(e);
+        }
+}
+
 static int overlay_init(snapshotter *s, berr **err) {
-        if (overlay_supported(s->root, err) < 0)
-                return -1;
+        _cleanup_free_ char *key = s->check_cache ? check_key(s->root) : NULL;
+        bool userxattr = false;
+        if (check_cached(s->check_cache, key, &userxattr))
+                s->userxattr = userxattr;
+        else {
+                /* A stale file must not vouch for a filesystem that now fails. */
+                if (s->check_cache)
+                        (void) unlink(s->check_cache);
+                if (overlay_supported(s->root, err) < 0)
+                        return -1;
+                /* In a user namespace the trusted.* xattrs are out of reach; "userxattr" (Linux 5.11+) stores them
+                 * as user.overlay.*. tmpfs is fine either way, as containerd's NeedsUserXAttr says. */
+                struct statfs sf;
+                if (running_in_userns() && !(statfs(s->root, &sf) == 0 && sf.f_type == TMPFS_MAGIC))
+                        s->userxattr = try_overlay_mount(s->root, "userxattr", NULL) == 0;
+                check_remember(s->check_cache, key, s->userxattr);
+        }
         struct stat st;
         s->index_off = stat("/sys/module/overlay/parameters/index", &st) == 0;
-        /* In a user namespace the trusted.* xattrs are out of reach; "userxattr" (Linux 5.11+) stores them as
-         * user.overlay.*. tmpfs is fine either way, as containerd's NeedsUserXAttr says. */
-        struct statfs sf;
-        if (running_in_userns() && !(statfs(s->root, &sf) == 0 && sf.f_type == TMPFS_MAGIC))
-                s->userxattr = try_overlay_mount(s->root, "userxattr", NULL) == 0;
         return 0;
 }
 

@@ -20,6 +20,7 @@ struct snapshotter {
         const snapshotter_ops *ops;
         char *root;
         char *snapshots_dir; /* <root>/snapshots */
+        char *check_cache; /* where the overlay check's outcome is remembered (snapshotter_open_cached), or NULL */
         /* overlay features, detected at open */
         bool index_off;
         bool userxattr;

@@ -55,6 +55,11 @@ static int check_ids(const char *id, char *const *parent_ids, size_t n, berr **e
 }
 
 int snapshotter_open(const char *name, const char *root, snapshotter **ret, berr **err) {
+        return snapshotter_open_cached(name, root, NULL, ret, err);
+}
+
+int snapshotter_open_cached(const char *name, const char *root, const char *check_cache, snapshotter **ret,
+                            berr **err) {
         const snapshotter_ops *ops = NULL;
         if (strcmp(name, "overlayfs") == 0)
                 ops = &overlay_ops;
@@ -66,6 +71,7 @@ int snapshotter_open(const char *name, const char *root, snapshotter **ret, berr
         s->ops = ops;
         s->root = xstrdup(root);
         s->snapshots_dir = xasprintf("%s/snapshots", root);
+        s->check_cache = check_cache ? xstrdup(check_cache) : NULL;
         if (mkdir_p(root, 0700, err) < 0 || mkdir_p(s->snapshots_dir, 0700, err) < 0 ||
             (ops->init && ops->init(s, err) < 0)) {
                 snapshotter_free(s);
@@ -80,6 +86,7 @@ snapshotter *snapshotter_free(snapshotter *s) {
                 return NULL;
         free(s->root);
         free(s->snapshots_dir);
+        free(s->check_cache);
         free(s);
         return NULL;
 }
