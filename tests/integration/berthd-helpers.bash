@@ -124,4 +124,7 @@ berth_suite_teardown() {
                 [ -n "$ids" ] && timeout -s KILL 60 "$BERTH_BUILD/berth" rm -f $ids >/dev/null 2>&1
         fi
         berthd_suite_teardown
+        # The namespace's parent cgroups, which berth (like containerd) leaves behind empty; rmdir takes only
+        # empty ones.
+        rmdir /sys/fs/cgroup/*/"${BERTH_NAMESPACE:-default}" 2>/dev/null || true
 }
