@@ -18,6 +18,8 @@ cleanup() {
                 "$BUILD/berth" -a "$sock" rm -f demo >/dev/null 2>&1 || true
                 kill "$berthd_pid" 2>/dev/null || true
                 wait "$berthd_pid" 2>/dev/null || true
+                # the namespace's parent cgroups, left empty like containerd leaves them (rmdir takes only empty ones)
+                rmdir /sys/fs/cgroup/*/default 2>/dev/null || true
         fi
         # Snapshots are overlay mounts only while a container runs; none should be left, but never leave one.
         awk -v d="$dir" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
