@@ -2,7 +2,8 @@
 # Runs every suite and prints one closing line: "N passed, N failed, N skipped".
 #   SUITES  space-separated subset of: unit asan fuzz integration asan-integration   (default: all)
 #     fuzz              every libFuzzer target replays its seed corpus plus a short deterministic mutation run
-#     asan-integration  the shim suites again with the ASan+UBSan shim; any sanitizer report fails
+#     asan-integration  the shim suites again with the ASan+UBSan shim, and berth-run-rm, berth-restart and berthd-run
+#                       with the ASan+UBSan berthd, CLI and logger (ASAN_BERTHD_SUITES); any sanitizer report fails
 # Every suite speaks TAP; this script only counts. Logs of each suite go to build/test-logs/.
 set -u
 cd "$(dirname "$0")/.."
@@ -91,12 +92,22 @@ for suite in $SUITES; do
                                         bats --tap -f "${ASAN_FILTER:-^(runc: |grouped|Update|file|binary|exec with|after|malformed)}" "$f" 2>&1 |
                                         tee "$logdir/asan-integration-$name.tap")
                         done
+                        # berthd itself (and the CLI, shim and logger it runs) on the paths with the most
+                        # asynchronous bookkeeping: background removals, restarts after SIGKILL, run/exec/stop/rm.
+                        for name in ${ASAN_BERTHD_SUITES:-berth-run-rm berth-restart berthd-run}; do
+                                echo "== asan-integration/$name (berthd)"
+                                count_tap "asan-integration/$name" < <(BERTH_BUILD=$PWD/build-asan \
+                                        ASAN_OPTIONS=log_path=$asan_dir/report:detect_leaks=1 \
+                                        UBSAN_OPTIONS=log_path=$asan_dir/report:print_stacktrace=1 \
+                                        bats --tap "tests/integration/$name.bats" 2>&1 |
+                                        tee "$logdir/asan-integration-$name.tap")
+                        done
                         if compgen -G "$asan_dir/report*" >/dev/null; then
                                 count_tap asan-integration \
-                                        <<<"not ok - asan-integration: sanitizer reports from the shim (see $logdir/asan-reports)"
+                                        <<<"not ok - asan-integration: sanitizer reports (see $logdir/asan-reports)"
                                 cat "$asan_dir"/report* >"$logdir/asan-reports"
                         else
-                                count_tap asan-integration <<<"ok - asan-integration: no sanitizer report from any shim"
+                                count_tap asan-integration <<<"ok - asan-integration: no sanitizer report from any shim, berthd, CLI or logger"
                         fi
                 else
                         failed=$((failed + 1))
