@@ -447,10 +447,8 @@ static void replace_str(char **dst, const char *src) {
 }
 
 static int apply_path(meta_container *cur, const meta_container *in, const char *p, berr **err) {
-        if (strncmp(p, "labels.", 7) == 0) {
-                meta_labels_set(&cur->labels, p + 7, meta_labels_get(&in->labels, p + 7));
+        if (meta_labels_apply_path(&cur->labels, &in->labels, p))
                 return 0;
-        }
         if (strncmp(p, "extensions.", 11) == 0) {
                 /* containerd copies the request's value even when it has none: an empty Any is then stored. */
                 const meta_extension *x = meta_container_get_extension(in, p + 11);
@@ -458,9 +456,7 @@ static int apply_path(meta_container *cur, const meta_container *in, const char 
                                              x ? x->len : 0);
                 return 0;
         }
-        if (strcmp(p, "labels") == 0)
-                meta_labels_copy(&cur->labels, &in->labels);
-        else if (strcmp(p, "spec") == 0) {
+        if (strcmp(p, "spec") == 0) {
                 replace_str(&cur->spec_type, in->spec_type);
                 free(cur->spec);
                 cur->spec = memdup_or_null(in->spec, in->spec_len);

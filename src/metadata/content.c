@@ -167,7 +167,7 @@ int meta_content_add(meta_db *db, const char *ns, const meta_content_info *info,
 
 static int update_locked(meta_db *db, const char *ns, const meta_content_info *in, const char *const *paths,
                          size_t n_paths, meta_content_info *ret, berr **err) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL, *up = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         meta_content_info cur = { 0 };
         int r = find(db, ns, in->digest, &st, err);
         if (r < 0)
@@ -177,37 +177,12 @@ static int update_locked(meta_db *db, const char *ns, const meta_content_info *i
         int64_t id = sqlite3_column_int64(st, 0);
         if (load(db, st, &cur, err) < 0)
                 return -1;
-        r = -1;
-        if (n_paths > 0) {
-                for (size_t i = 0; i < n_paths; i++) {
-                        if (strncmp(paths[i], "labels.", 7) == 0)
-                                meta_labels_set(&cur.labels, paths[i] + 7, meta_labels_get(&in->labels, paths[i] + 7));
-                        else if (strcmp(paths[i], "labels") == 0)
-                                meta_labels_copy(&cur.labels, &in->labels);
-                        else {
-                                _cleanup_free_ char *qp = meta_quote(paths[i]), *qd = meta_quote(in->digest);
-                                berr_set(err, BERR_INVALID_ARGUMENT, EINVAL,
-                                         "cannot update %s field on content info %s: invalid argument", qp, qd);
-                                goto out;
-                        }
-                }
-        } else
-                meta_labels_copy(&cur.labels, &in->labels);
-        if (meta_labels_validate(&cur.labels, "info.Labels", err) < 0)
-                goto out;
-        cur.updated_at = meta_now_ns();
-        if (meta_prepare(db, &up, "UPDATE content SET updated_at = ?2 WHERE id = ?1", err) < 0)
-                goto out;
-        sqlite3_bind_int64(up, 1, id);
-        sqlite3_bind_int64(up, 2, cur.updated_at);
-        if (meta_step(db, up, err) < 0 || meta_labels_store(db, "content_labels", id, &cur.labels, err) < 0)
-                goto out;
-        r = 0;
-        if (ret) {
+        r = meta_labels_update(db, "content", "content_labels", id, &cur.labels, &in->labels, paths, n_paths,
+                               "content info", in->digest, &cur.updated_at, err);
+        if (r == 0 && ret) {
                 *ret = cur;
                 cur = (meta_content_info) { 0 };
         }
-out:
         meta_content_info_done(&cur);
         return r;
 }

@@ -56,5 +56,12 @@ int meta_labels_load(meta_db *db, const char *table, int64_t owner, meta_labels 
 /* Replaces the owner's labels (empty values are not stored). */
 int meta_labels_store(meta_db *db, const char *table, int64_t owner, const meta_labels *l, berr **err);
 
+/* A labels-only update (containerd's content and snapshot Update): the field mask (no paths: the whole map) applied
+ * from in to *cur, validated, stored in labels_table, and updated_at of row id in table set to now (also returned).
+ * Any path but labels is InvalidArgument "cannot update <path> field on <what> <name>". */
+int meta_labels_update(meta_db *db, const char *table, const char *labels_table, int64_t id, meta_labels *cur,
+                       const meta_labels *in, const char *const *paths, size_t n_paths, const char *what,
+                       const char *name, int64_t *ret_updated_at, berr **err);
+
 /* The schema migrations, applied by meta_db_open. */
 int meta_migrate(meta_db *db, berr **err);

@@ -301,6 +301,32 @@ int meta_labels_store(meta_db *db, const char *table, int64_t owner, const meta_
         return 0;
 }
 
+int meta_labels_update(meta_db *db, const char *table, const char *labels_table, int64_t id, meta_labels *cur,
+                       const meta_labels *in, const char *const *paths, size_t n_paths, const char *what,
+                       const char *name, int64_t *ret_updated_at, berr **err) {
+        for (size_t i = 0; i < n_paths; i++)
+                if (!meta_labels_apply_path(cur, in, paths[i])) {
+                        _cleanup_free_ char *qp = meta_quote(paths[i]), *qn = meta_quote(name);
+                        return berr_set(err, BERR_INVALID_ARGUMENT, EINVAL,
+                                        "cannot update %s field on %s %s: invalid argument", qp, what, qn);
+                }
+        if (n_paths == 0)
+                meta_labels_copy(cur, in);
+        if (meta_labels_validate(cur, "info.Labels", err) < 0)
+                return -1;
+        int64_t now = meta_now_ns();
+        _cleanup_stmt_ sqlite3_stmt *up = NULL;
+        _cleanup_free_ char *sql = xasprintf("UPDATE %s SET updated_at = ?2 WHERE id = ?1", table);
+        if (meta_prepare(db, &up, sql, err) < 0)
+                return -1;
+        sqlite3_bind_int64(up, 1, id);
+        sqlite3_bind_int64(up, 2, now);
+        if (meta_step(db, up, err) < 0 || meta_labels_store(db, labels_table, id, cur, err) < 0)
+                return -1;
+        *ret_updated_at = now;
+        return 0;
+}
+
 int meta_db_schema_version(meta_db *db, int *ret, berr **err) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         if (meta_prepare(db, &st, "SELECT version FROM schema_version WHERE id = 1", err) < 0)

@@ -253,13 +253,11 @@ static int apply_paths(meta_image *cur, const meta_image *in, const char *const 
                        berr **err) {
         for (size_t i = 0; i < n_paths; i++) {
                 const char *p = paths[i];
-                if (strncmp(p, "labels.", 7) == 0)
-                        meta_labels_set(&cur->labels, p + 7, meta_labels_get(&in->labels, p + 7));
-                else if (strncmp(p, "annotations.", 12) == 0)
+                if (meta_labels_apply_path(&cur->labels, &in->labels, p))
+                        continue;
+                if (strncmp(p, "annotations.", 12) == 0)
                         meta_labels_set(&cur->target.annotations, p + 12,
                                         meta_labels_get(&in->target.annotations, p + 12));
-                else if (strcmp(p, "labels") == 0)
-                        meta_labels_copy(&cur->labels, &in->labels);
                 else if (strcmp(p, "annotations") == 0)
                         meta_labels_copy(&cur->target.annotations, &in->target.annotations);
                 else if (strcmp(p, "target") == 0) {

@@ -73,6 +73,16 @@ void meta_labels_copy(meta_labels *dst, const meta_labels *src) {
         *dst = tmp;
 }
 
+bool meta_labels_apply_path(meta_labels *cur, const meta_labels *in, const char *path) {
+        if (strncmp(path, "labels.", 7) == 0)
+                meta_labels_set(cur, path + 7, meta_labels_get(in, path + 7));
+        else if (strcmp(path, "labels") == 0)
+                meta_labels_copy(cur, in);
+        else
+                return false;
+        return true;
+}
+
 int meta_labels_validate(const meta_labels *l, const char *what, berr **err) {
         if (!l)
                 return 0;

@@ -263,44 +263,18 @@ int meta_snapshot_list(meta_db *db, const char *ns, const char *snapshotter, con
 
 static int update_locked(meta_db *db, const char *ns, const char *snapshotter, const meta_snapshot *in,
                          const char *const *paths, size_t n_paths, meta_snapshot *ret, berr **err) {
-        _cleanup_stmt_ sqlite3_stmt *up = NULL;
         meta_snapshot cur = { 0 };
         int64_t nsid, id;
-        int r = -1;
         if (meta_ns_id(db, ns, false, &nsid, err) < 0)
                 return -1;
         if (load_by_key(db, nsid, snapshotter, in->key, &id, &cur, err) < 0)
                 return -1;
-        if (n_paths > 0) {
-                for (size_t i = 0; i < n_paths; i++) {
-                        if (strncmp(paths[i], "labels.", 7) == 0)
-                                meta_labels_set(&cur.labels, paths[i] + 7, meta_labels_get(&in->labels, paths[i] + 7));
-                        else if (strcmp(paths[i], "labels") == 0)
-                                meta_labels_copy(&cur.labels, &in->labels);
-                        else {
-                                _cleanup_free_ char *qp = meta_quote(paths[i]), *qk = meta_quote(in->key);
-                                berr_set(err, BERR_INVALID_ARGUMENT, EINVAL,
-                                         "cannot update %s field on snapshot %s: invalid argument", qp, qk);
-                                goto out;
-                        }
-                }
-        } else
-                meta_labels_copy(&cur.labels, &in->labels);
-        if (meta_labels_validate(&cur.labels, "info.Labels", err) < 0)
-                goto out;
-        cur.updated_at = meta_now_ns();
-        if (meta_prepare(db, &up, "UPDATE snapshots SET updated_at = ?2 WHERE id = ?1", err) < 0)
-                goto out;
-        sqlite3_bind_int64(up, 1, id);
-        sqlite3_bind_int64(up, 2, cur.updated_at);
-        if (meta_step(db, up, err) < 0 || meta_labels_store(db, "snapshot_labels", id, &cur.labels, err) < 0)
-                goto out;
-        r = 0;
-        if (ret) {
+        int r = meta_labels_update(db, "snapshots", "snapshot_labels", id, &cur.labels, &in->labels, paths, n_paths,
+                                   "snapshot", in->key, &cur.updated_at, err);
+        if (r == 0 && ret) {
                 *ret = cur;
                 cur = (meta_snapshot) { 0 };
         }
-out:
         meta_snapshot_done(&cur);
         return r;
 }
