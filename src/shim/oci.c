@@ -68,24 +68,6 @@ typedef struct path_cache_entry {
 
 static path_cache_entry *path_cache;
 
-static char *search_path(const char *name) {
-        const char *path = getenv("PATH");
-        if (!path || !path[0])
-                path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        _cleanup_free_ char *copy = xstrdup(path);
-        char *save = NULL;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                if (dir[0] != '/')
-                        continue; /* relative entries would depend on the cwd: leave those to execvp */
-                char *full = xasprintf("%s/%s", dir, name);
-                struct stat st;
-                if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
-                        return full;
-                free(full);
-        }
-        return NULL;
-}
-
 /* NULL when binary already has a slash or is not found (then execvp decides, and reports). */
 static const char *resolved_binary(const char *binary) {
         if (!binary || strchr(binary, '/'))
@@ -93,7 +75,11 @@ static const char *resolved_binary(const char *binary) {
         for (path_cache_entry *e = path_cache; e; e = e->next)
                 if (strcmp(e->name, binary) == 0)
                         return e->path;
-        char *found = search_path(binary);
+        char *found = oci_binary_resolve(binary);
+        if (found && found[0] != '/') {
+                free(found); /* found through a relative PATH entry, which depends on the cwd: execvp decides */
+                return NULL;
+        }
         if (!found)
                 return NULL;
         path_cache_entry *e = xmalloc(sizeof *e);
