@@ -64,13 +64,15 @@ struct runtime {
         struct event_sub *exit_sub;
         rt_task *head;
         struct sealed_runtime *sealed; /* sealed-runtime.c */
+        char *sealed_path;             /* the runtime's file, for it */
 };
 
 /* ---- the sealed copy of the OCI runtime for our shims (sealed-runtime.c) ---- */
 typedef struct sealed_runtime sealed_runtime;
-/* The descriptor of the sealed copy of the runtime binary our shim would run for runtime_name, and in *ret_env
- * (freed by the caller) the variable that describes it to the shim; -1 when there is none. */
-int runtime_sealed_oci(runtime *rt, const char *runtime_name, char **ret_env);
+/* The descriptor of the sealed copy of the runtime binary our shim runs (berthd's --oci-runtime, or auto's
+ * choice), and in *ret_env (freed by the caller) the variable that describes it to the shim; -1 when there is
+ * none. */
+int runtime_sealed_oci(runtime *rt, char **ret_env);
 void sealed_runtime_free(sealed_runtime *s);
 
 /* ---- tasks (task.c) ---- */

@@ -141,6 +141,7 @@ runtime *runtime_free(runtime *rt) {
         free(rt->oci_runtime);
         free(rt->oci_auto);
         sealed_runtime_free(rt->sealed);
+        free(rt->sealed_path);
         free(rt);
         return NULL;
 }

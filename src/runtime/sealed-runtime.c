@@ -62,12 +62,16 @@ static sealed_runtime *sealed_for_path(runtime *rt, const char *path) {
         return s;
 }
 
-int runtime_sealed_oci(runtime *rt, const char *runtime_name, char **ret_env) {
-        const char *binary = runtime_oci_binary(rt, runtime_name);
-        if (!binary)
-                binary = rt->oci_auto; /* our shim's own choice in auto mode is the same detection */
-        _cleanup_free_ char *path = binary ? oci_binary_resolve(binary) : NULL;
-        sealed_runtime *s = path && path[0] == '/' ? sealed_for_path(rt, path) : NULL;
+int runtime_sealed_oci(runtime *rt, char **ret_env) {
+        /* berthd's runtime is fixed for its life (in auto mode our shim's choice is the same detection), and so is
+         * its PATH: the file is looked up once, then only checked for changes. */
+        if (!rt->sealed_path) {
+                const char *binary = rt->oci_runtime ? rt->oci_runtime : rt->oci_auto;
+                rt->sealed_path = binary ? oci_binary_resolve(binary) : NULL;
+                if (!rt->sealed_path)
+                        return -1;
+        }
+        sealed_runtime *s = rt->sealed_path[0] == '/' ? sealed_for_path(rt, rt->sealed_path) : NULL;
         if (!s)
                 return -1;
         *ret_env = xasprintf("BERTH_SEALED_RUNTIME=%d:%llu:%llu:%lld:%" PRId64 ":%s", s->fd,

@@ -223,7 +223,7 @@ int shim_action_run(runtime *rt, const char *shim, const char *ns, const char *i
         _cleanup_free_ char *sealed_env = NULL;
         const char *base = strrchr(shim, '/');
         int sealed_fd = strcmp(action_name, "start") == 0 && strcmp(base ? base + 1 : shim, SHIM_BERTH_BINARY) == 0
-                                ? runtime_sealed_oci(rt, NULL, &sealed_env)
+                                ? runtime_sealed_oci(rt, &sealed_env)
                                 : -1;
         pid_t pid = 0;
         int e = spawn_shim(shim, (char *const *) argv, bundle, in_pipe[0], out_pipe[1],
