@@ -129,6 +129,10 @@ int shim_server_run(const char *ns, const char *id, const char *socket_path, int
         ttrpc_server_shutdown(s.ttrpc);
         while (s.containers)
                 server_remove_container(&s, s.containers);
+        /* The containers' loggers flush what their pipes still hold and exit (or are stopped by their own timers:
+         * grace, SIGTERM, SIGKILL); leaving before they are reaped would also drop their bookkeeping unfreed. */
+        while (stdio_loggers_pending() > 0 && ev_loop_run_once(s.loop, -1) >= 0)
+                ;
         s.ttrpc = ttrpc_server_free(s.ttrpc);
         s.pub = publisher_free(s.pub);
         s.loop = ev_loop_free(s.loop);
