@@ -7,25 +7,8 @@ load berthd-helpers
 
 setup_file() { berthd_suite_setup; }
 teardown_file() { berthd_suite_teardown; }
-# berthd_wait_startup_gc NAME [LINE]: waits (10 s at most) until the instance's start-up garbage collection ran (its
-# log from line LINE on, default 1, has the pass's debug line). The pass runs shortly after serving, like containerd's
-# (gc startup_delay), and takes whatever no lease or reference holds: a test that writes such content must not race it.
-berthd_wait_startup_gc() {
-        local log i
-        log=$(berthd_dir "$1")/berthd.log
-        for i in $(seq 1 200); do
-                tail -n +"${2:-1}" "$log" | grep -q 'msg="gc: .* removed in' && return 0
-                sleep 0.05
-        done
-        echo "# no start-up garbage collection in $log" >&3
-        return 1
-}
-
 setup() {
-        local before
-        before=$(($(cat "$(berthd_dir a)/berthd.log" 2>/dev/null | wc -l) + 1))
         berthd_start a
-        berthd_wait_startup_gc a "$before"
         SCRATCH=$(mktemp -d "$BERTHD_TEST_DIR/scratch.XXXXXX")
 }
 teardown() {

@@ -35,13 +35,29 @@ berthd_dir() { echo "$BERTHD_TEST_DIR/$1"; }
 berthd_sock() { echo "$BERTHD_TEST_DIR/$1/state/berthd.sock"; }
 berthd_pid() { cat "$BERTHD_TEST_DIR/$1/pid" 2>/dev/null; }
 
+# berthd_wait_startup_gc NAME [LINE]: waits (10 s at most) until the instance's start-up garbage collection ran (its
+# log from line LINE on, default 1, has the pass's debug line). The pass runs shortly after serving, like containerd's
+# (gc startup_delay), and takes whatever no lease or reference holds: a test that writes such content must not race it.
+berthd_wait_startup_gc() {
+        local log i
+        log=$(berthd_dir "$1")/berthd.log
+        for i in $(seq 1 200); do
+                tail -n +"${2:-1}" "$log" | grep -q 'msg="gc: .* removed in' && return 0
+                sleep 0.05
+        done
+        echo "# no start-up garbage collection in $log" >&3
+        return 1
+}
+
 # berthd_start NAME [EXTRA ARGS...]: starts an instance in the background with its own root, state and address
-# and waits until it answers on its socket. Returns 1 (log on fd 3) if it exits or does not come up in 10 s.
+# and waits until it answers on its socket and its start-up GC has run. Returns 1 (log on fd 3) if it exits or
+# does not come up in 10 s.
 berthd_start() {
         local name=$1 dir
         shift
         dir=$(berthd_dir "$name")
         mkdir -p "$dir"
+        local first_line=$(($(cat "$dir/berthd.log" 2>/dev/null | wc -l) + 1))
         "$BERTHD" --root "$dir/root" --state "$dir/state" --address "$dir/state/berthd.sock" \
                 --log-level debug "$@" >>"$dir/berthd.log" 2>&1 3>&- &
         echo $! >"$dir/pid"
@@ -49,8 +65,11 @@ berthd_start() {
         for i in $(seq 1 200); do
                 kill -0 "$pid" 2>/dev/null || break
                 if [ -S "$sock" ] && "$GRPC_PROBE" "$sock" health >/dev/null 2>&1; then
-                        # Ours answered, not an older instance on the same socket.
-                        kill -0 "$pid" 2>/dev/null && return 0
+                        # Ours answered, not an older instance on the same socket. Its start-up GC comes ~100 ms
+                        # later and takes what no lease holds (ctr content/snapshot commands make such things).
+                        kill -0 "$pid" 2>/dev/null || break
+                        berthd_wait_startup_gc "$name" "$first_line" && return 0
+                        break
                 fi
                 sleep 0.05
         done
