@@ -65,6 +65,7 @@ struct runtime {
         rt_task *head;
         struct sealed_runtime *sealed; /* sealed-runtime.c */
         char *sealed_path;             /* the runtime's file, for it */
+        struct cgroup_warmer *warmer;  /* held while a runtime moves processes into cgroups (create, exec) */
 };
 
 /* ---- the sealed copy of the OCI runtime for our shims (sealed-runtime.c) ---- */

@@ -1,9 +1,11 @@
 /* The task manager: configuration, the OCI runtime choice, the task list and the /tasks/exit subscription. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/oci-detect.h"
+#include "cgroups/migration-warmer.h"
 #include "containerd/events/task.pb-c.h"
 #include "events/exchange.h"
 #include "runtime/runtime-internal.h"
@@ -73,6 +75,10 @@ int runtime_new(const runtime_config *cfg, runtime **ret, berr **err) {
         rt->address = xstrdup(cfg->address);
         rt->ttrpc_address = xstrdup(cfg->ttrpc_address ? cfg->ttrpc_address : "");
         rt->events = cfg->events;
+        /* BERTH_CGROUP_WARMER=0 turns it off (to measure what it saves). */
+        const char *warm = getenv("BERTH_CGROUP_WARMER");
+        if (!warm || strcmp(warm, "0") != 0)
+                rt->warmer = cgroup_warmer_new();
         char self[4096];
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
         self[n > 0 ? n : 0] = '\0';
@@ -142,6 +148,7 @@ runtime *runtime_free(runtime *rt) {
         free(rt->oci_auto);
         sealed_runtime_free(rt->sealed);
         free(rt->sealed_path);
+        cgroup_warmer_free(rt->warmer);
         free(rt);
         return NULL;
 }

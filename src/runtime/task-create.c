@@ -4,6 +4,7 @@
 #include "basic/fileio.h"
 #include "basic/identifier.h"
 #include "basic/log.h"
+#include "cgroups/migration-warmer.h"
 #include "containerd/runc/options/oci.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
@@ -23,6 +24,8 @@ typedef struct create_ctx {
 } create_ctx;
 
 static void create_ctx_free(create_ctx *c) {
+        if (c->t->rt) /* NULL once the runtime is being freed, with its warmer */
+                cgroup_warmer_release(c->t->rt->warmer);
         berr_free(c->late_fail);
         rt_task_unref(c->t);
         free(c->options_any);
@@ -282,6 +285,8 @@ int runtime_task_create(runtime *rt, const rt_create_opts *o, rt_pid_fn cb, void
 
         create_ctx *c = xcalloc(1, sizeof *c);
         c->t = t; /* takes the creation reference */
+        /* Released with c: the runtime's create moves the container's first process into its cgroups. */
+        cgroup_warmer_hold(rt->warmer);
         c->cb = cb;
         c->userdata = userdata;
         c->options_any = effective_options(rt, o, runtime_name, &c->options_any_len);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "basic/log.h"
+#include "cgroups/migration-warmer.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "runtime/runtime-internal.h"
 
@@ -234,6 +235,8 @@ static void on_start(rt_task *t, const berr *e, const uint8_t *p, size_t len, vo
                 if (!t->exited)
                         t->status = RT_STATUS_RUNNING;
         }
+        if (!c->init && t->rt)
+                cgroup_warmer_release(t->rt->warmer);
         c->cb.pid(t, e, r ? r->pid : 0, c->userdata);
         if (r)
                 containerd__task__v2__start_response__free_unpacked(r, NULL);
@@ -244,7 +247,17 @@ int rt_task_start(rt_task *t, const char *exec_id, rt_pid_fn cb, void *userdata,
         Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
         req.id = t->id;
         req.exec_id = (char *) (exec_id ? exec_id : "");
-        return typed_call(t, "Start", &req.base, on_start, typed_new((void *) cb, userdata, exec_id), err);
+        typed_ctx *c = typed_new((void *) cb, userdata, exec_id);
+        /* Starting an exec moves its process into the container's cgroups (starting init moves nothing). */
+        if (!c->init)
+                cgroup_warmer_hold(t->rt->warmer);
+        bool init = c->init;
+        if (typed_call(t, "Start", &req.base, on_start, c, err) < 0) {
+                if (!init)
+                        cgroup_warmer_release(t->rt->warmer);
+                return -1;
+        }
+        return 0;
 }
 
 static void on_done(rt_task *t, const berr *e, const uint8_t *p, size_t len, void *userdata) {
