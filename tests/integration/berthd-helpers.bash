@@ -143,7 +143,8 @@ berth_suite_teardown() {
                 [ -n "$ids" ] && timeout -s KILL 60 "$BERTH_BUILD/berth" rm -f $ids >/dev/null 2>&1
         fi
         berthd_suite_teardown
-        # The namespace's parent cgroups, which berth (like containerd) leaves behind empty; rmdir takes only
-        # empty ones.
+        # The namespace's parent cgroups and OCI runtime roots (/run/containerd/<runtime>/<ns>), which berth (like
+        # containerd) leaves behind empty; rmdir takes only empty ones.
         rmdir /sys/fs/cgroup/*/"${BERTH_NAMESPACE:-default}" 2>/dev/null || true
+        [ "${BERTH_NAMESPACE:-default}" = default ] || rmdir /run/containerd/*/"$BERTH_NAMESPACE" 2>/dev/null || true
 }

@@ -42,7 +42,17 @@ teardown_file() {
         for d in /sys/fs/cgroup/*/"$TNS" /sys/fs/cgroup/unified/"$TNS"; do
                 [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
         done
-        rmdir "/run/containerd/runc/$TNS" 2>/dev/null || true
+        rmdir /run/containerd/*/"$TNS" 2>/dev/null || true
+        # ctr's FIFOs (/run/containerd/fifo/<n>/<id>-std*) of the tasks whose shim was killed: with no ctr left to
+        # delete them and berthd cleaning up the dead task itself, nothing else removes them (as under containerd).
+        local id f
+        for id in dead1 dead2 gone1; do
+                for f in /run/containerd/fifo/*/"$id"-std{in,out,err}; do
+                        [ -p "$f" ] || continue
+                        rm -f "$f"
+                        rmdir "${f%/*}" 2>/dev/null || true
+                done
+        done
 }
 
 c() { bctr a -n "$TNS" "$@"; }
