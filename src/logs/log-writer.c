@@ -9,6 +9,7 @@
 
 #include "logs/logs.h"
 #include "basic/fileio.h"
+#include "basic/topdir.h"
 
 /* Encoded records are written once this much is pending, or at the end of each feed. */
 #define LOG_WRITE_BATCH (64 * 1024)
@@ -68,6 +69,13 @@ int log_writer_open(const char *dir, const char *id, const log_opts *o, log_writ
                 return -1;
         if (mkdir_p(dir, 0711, err) < 0)
                 return -1;
+        /* The namespace's directory of log dirs: each container's in a block group of its own (basic/topdir.h). */
+        _cleanup_free_ char *parent = xstrdup(dir);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+                *slash = '\0';
+                dir_mark_topdir(parent);
+        }
         log_writer *w = xcalloc(1, sizeof *w);
         w->fd = -1;
         w->id = xstrdup(id);

@@ -7,6 +7,7 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/mount.h"
+#include "basic/topdir.h"
 #include "runtime/runtime-internal.h"
 
 char *bundle_path(const runtime *rt, const char *ns, const char *id) {
@@ -18,6 +19,7 @@ int bundle_create(const char *bundle, const uint8_t *spec, size_t spec_len, berr
         *strrchr(parent, '/') = '\0';
         if (mkdir_p(parent, 0711, err) < 0)
                 return -1;
+        dir_mark_topdir(parent); /* each bundle in a block group of its own (basic/topdir.h) */
         if (mkdir(bundle, 0700) < 0)
                 return berr_errno(err, errno, "create bundle %s", bundle);
         _cleanup_free_ char *config = xasprintf("%s/config.json", bundle);

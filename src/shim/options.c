@@ -1,8 +1,10 @@
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
+#include "basic/topdir.h"
 #include "containerd/runc/options/oci.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "shim/options.h"
@@ -82,6 +84,11 @@ int shim_options_resolve_runtime(const shim_options *o, const char *ns, const ch
                 .criu_path = o->criu_path ? xstrdup(o->criu_path) : NULL,
         };
         log_info("using OCI runtime %s (%s), root %s", ret->binary, reason, ret->root);
+        /* Made here (as the runtime would, 0700) to mark it: each container's state directory then lands in a
+         * block group of its own (basic/topdir.h). */
+        if (access(ret->root, F_OK) != 0)
+                (void) mkdir_p(ret->root, 0700, NULL);
+        dir_mark_topdir(ret->root);
         (void) err;
         return 0;
 }

@@ -7,6 +7,7 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/strv.h"
+#include "basic/topdir.h"
 #include "snapshots/snapshotter-internal.h"
 
 static char *const no_capabilities[] = { NULL };
@@ -77,6 +78,7 @@ int snapshotter_open_cached(const char *name, const char *root, const char *chec
                 snapshotter_free(s);
                 return berr_wrap(err, "snapshotter %s at %s", name, root);
         }
+        dir_mark_topdir(s->snapshots_dir); /* each snapshot in a block group of its own (basic/topdir.h) */
         *ret = s;
         return 0;
 }

@@ -103,6 +103,18 @@ wait_for() {
         [ "$output" = web ]
         run b ps
         [[ "$output" == "web running pid="* ]]
+        # The parents of per-container directories carry ext4's top-dir hint (src/basic/topdir.h), where the
+        # filesystem takes it: bundles, snapshots, log dirs and the OCI runtime's state dirs.
+        local probe="$BERTHD_TEST_DIR/topdir-probe" d
+        mkdir "$probe"
+        if chattr +T "$probe" 2>/dev/null; then
+                for d in "$(berthd_dir a)/state/tasks/$TNS" "$(berthd_dir a)/root/snapshots/overlayfs/snapshots" \
+                        "$(berthd_dir a)/root/containers/$TNS" /run/containerd/*/"$TNS"; do
+                        echo "lsattr $d: $(lsattr -d "$d")"
+                        lsattr -d "$d" | awk '{ exit ($1 ~ /T/) ? 0 : 1 }'
+                done
+        fi
+        rmdir "$probe"
         wait_for 5 sh -c "$RUNTOOL -n $TNS $(berthd_sock a) logs web | grep -q 'line 3'"
         run b logs --tail 1 web
         [ "${#lines[@]}" -eq 1 ]
