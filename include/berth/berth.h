@@ -173,7 +173,7 @@ typedef struct berth_run_opts {
         const char *const *labels;       /* "key=value" */
         bool tty;
         /* Everything below is optional (zero = docker's default). */
-        bool stdin_open;                 /* -i: keep stdin open (berth_run_attach streams it) */
+        bool stdin_open;                 /* -i: keep stdin open (berth_run_attach streams it; detached: berth_attach writes it) */
         bool auto_remove;                /* --rm */
         bool read_only;                  /* --read-only root file system */
         const char *const *mounts;       /* "SRC:DST[:ro|rw][,propagation]" (-v) */

@@ -57,6 +57,8 @@ typedef struct attach_state {
         unsigned sigints;
         int stop_signal; /* a signal that ends the loop (not proxied) */
         char *id;        /* what started (the container, for the signals) */
+        bool held_ctrl_p; /* detach keys: a ctrl-p not sent yet, waiting for what follows it */
+        bool detached;    /* detach keys: read */
 } attach_state;
 
 /* Handles what arrived; returns 1 to go on, 0 at the end of the call, -1 on an error. */
@@ -110,13 +112,47 @@ static void on_signal(berth_client *c, berth_process *p, const cli_attach_opts *
         (void) berth_kill_named(c, st->id, num, NULL);
 }
 
-static void read_stdin(berth_process *p, attach_state *st) {
-        uint8_t buf[32 << 10];
-        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+#define CTRL_P 0x10
+#define CTRL_Q 0x11
+
+/* Takes docker's detach keys (ctrl-p ctrl-q) out of buf[0..n) in place; returns what is left to send. A ctrl-p is
+ * held back until the next byte shows whether the sequence goes on (it then goes out with that byte). */
+static size_t filter_detach_keys(uint8_t *buf, size_t n, attach_state *st) {
+        uint8_t out[(32 << 10) + 1];
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (st->held_ctrl_p) {
+                        st->held_ctrl_p = false;
+                        if (buf[i] == CTRL_Q) {
+                                st->detached = true;
+                                break;
+                        }
+                        out[k++] = CTRL_P;
+                }
+                if (buf[i] == CTRL_P)
+                        st->held_ctrl_p = true;
+                else
+                        out[k++] = buf[i];
+        }
+        memcpy(buf, out, k);
+        return k;
+}
+
+static void read_stdin(berth_process *p, const cli_attach_opts *o, attach_state *st) {
+        uint8_t buf[(32 << 10) + 1];
+        ssize_t n = read(STDIN_FILENO, buf, 32 << 10);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
                 return;
+        if (n > 0 && o->detach_keys) {
+                size_t k = filter_detach_keys(buf, (size_t) n, st);
+                if (st->detached || k == 0)
+                        return;
+                n = (ssize_t) k;
+        }
         if (n > 0 && berth_process_write_stdin(p, buf, (size_t) n, NULL) == 0)
                 return;
+        if (n == 0 && st->held_ctrl_p)
+                (void) berth_process_write_stdin(p, (const uint8_t[]) { CTRL_P }, 1, NULL);
         /* EOF (or a read error, or the process no longer takes input): the process sees EOF. */
         st->stdin_done = true;
         (void) berth_process_close_stdin(p, NULL);
@@ -139,9 +175,12 @@ int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int 
                 sigaddset(&mask, SIGWINCH);
         sigprocmask(SIG_BLOCK, &mask, &old);
         int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        /* attach: no start event will carry the first size */
+        if (o->tty && o->id)
+                send_window_size(p);
 
         int r = 1;
-        while (r > 0 && !st.stop_signal) {
+        while (r > 0 && !st.stop_signal && !st.detached) {
                 struct pollfd pfd[3];
                 pfd[0].fd = berth_process_pollfd(p, &pfd[0].events);
                 pfd[1] = (struct pollfd) { .fd = sfd, .events = POLLIN };
@@ -156,7 +195,7 @@ int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int 
                 while (sfd >= 0 && read(sfd, &si, sizeof si) == (ssize_t) sizeof si)
                         on_signal(c, p, o, &st, (int) si.ssi_signo);
                 if (want_stdin && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
-                        read_stdin(p, &st);
+                        read_stdin(p, o, &st);
                 r = drain_events(p, o, &st, err);
         }
 
@@ -166,6 +205,11 @@ int cli_attach(berth_client *c, berth_process *p, const cli_attach_opts *o, int 
                 (void) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 
         _cleanup_free_ char *start_error = st.start_error, *id = st.id;
+        if (st.detached) {
+                fputs("read escape sequence\n", stderr);
+                *ret_code = 1;
+                return 0;
+        }
         if (st.stop_signal) {
                 *ret_code = 128 + st.stop_signal;
                 return 0;

@@ -14,6 +14,8 @@ typedef struct cli_attach_opts {
         bool proxy_signals;  /* forward SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/2 to the started container (run) */
         bool quiet_start_error; /* do not print the start error (the caller does) */
         const char *id;      /* the container, when the call announces no start (attach): signals go to it */
+        bool detach_keys;    /* ctrl-p ctrl-q in our stdin ends the attach, the container keeps running (docker's
+                              * default detach keys); the attach then returns 1 after "read escape sequence" */
 } cli_attach_opts;
 
 /* This terminal's size (stdin's, else stdout's): true with both > 0, false when neither is a terminal or the size is

@@ -272,7 +272,7 @@ static int run_open(berth_client *c, const char *image, const berth_run_opts *op
         STR(snapshotter, opts->snapshotter);
 #undef STR
         o.tty = opts->tty;
-        o.stdin = opts->stdin_open && !detach;
+        o.stdin = opts->stdin_open; /* detached: kept open for later attaches */
         o.auto_remove = opts->auto_remove;
         o.read_only = opts->read_only;
         o.detach = detach;

@@ -36,6 +36,7 @@ struct bc_io {
         void (*drained_cb)(void *userdata);
         void *drained_ud;
         ev_source *drained_timer;
+        bool borrowed; /* bc_io_open_stdin: the FIFO is the container's, not ours to remove */
 };
 
 static int make_fifo(const char *path, berr **err) {
@@ -309,10 +310,31 @@ bc_io *bc_io_free(bc_io *io) {
                 grpc_call_unref(io->call);
         }
         for (int i = 0; i < 3; i++) {
-                if (io->paths[i])
+                if (io->paths[i] && !io->borrowed)
                         unlink(io->paths[i]);
                 free(io->paths[i]);
         }
         free(io);
         return NULL;
+}
+
+int bc_io_open_stdin(ev_loop *loop, const char *path, bc_io **ret, berr **err) {
+        /* Write-only and nonblocking: the open fails (ENXIO) rather than waiting when no shim reads the FIFO, and
+         * closing it is no EOF for the container (the shim holds a writer of its own). */
+        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return berr_errno(err, errno, "opening %s", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+                close(fd);
+                return berr_set(err, BERR_FAILED_PRECONDITION, 0, "%s is not a FIFO", path);
+        }
+        bc_io *io = xcalloc(1, sizeof *io);
+        io->loop = loop;
+        io->in_fd = fd;
+        io->out_fd[0] = io->out_fd[1] = -1;
+        io->paths[IO_STDIN] = xstrdup(path);
+        io->borrowed = true;
+        *ret = io;
+        return 0;
 }

@@ -2,9 +2,11 @@
  * code and time in labels), its task deleted after every exit, --rm containers removed, restart policies applied
  * through the restart monitor's back-off, and the start-up pass after a daemon restart. Every step is
  * asynchronous on the loop; exits come from the task monitor (/tasks/exit), never from polling. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include "basic/fileio.h"
@@ -63,6 +65,24 @@ void bc_starting_free_all(bc_service *s) {
 
 char *bc_fifo_dir(bc_service *s, const char *ns, const char *id) {
         return xasprintf("%s/fifo/%s/%s", s->ctx->state, ns, id);
+}
+
+char *bc_detached_stdin_path(bc_service *s, const char *ns, const char *id) {
+        return xasprintf("%s/fifo/%s/%s/detached-stdin", s->ctx->state, ns, id);
+}
+
+/* run -d -i: the FIFO our shim reads the container's stdin from, open for as long as the task runs (the shim holds a
+ * writer) and written by attaches (docker's `run -di` + `attach`). Made again, if need be, for each start. */
+static char *make_detached_stdin(bc_service *s, const char *ns, const char *id, berr **err) {
+        _cleanup_free_ char *dir = bc_fifo_dir(s, ns, id);
+        char *path = bc_detached_stdin_path(s, ns, id);
+        if (mkdir_p(dir, 0700, err) < 0 || (mkfifo(path, 0600) < 0 && errno != EEXIST)) {
+                if (err && !*err)
+                        berr_errno(err, errno, "mkfifo %s", path);
+                free(path);
+                return NULL;
+        }
+        return path;
 }
 
 static char *int_str(int64_t v) {
@@ -186,7 +206,7 @@ int bc_task_start(bc_service *s, const char *ns, const char *id, bc_io *io, bc_s
                 return -1;
         }
         mount_volatile_if_auto_remove(&c, mounts, n_mounts);
-        _cleanup_free_ char *uri = NULL;
+        _cleanup_free_ char *uri = NULL, *detached_in = NULL;
         const char *in = NULL, *out = NULL, *errp = NULL;
         if (io) {
                 in = bc_io_stdin_path(io);
@@ -202,6 +222,14 @@ int bc_task_start(bc_service *s, const char *ns, const char *id, bc_io *io, bc_s
                 if (zero)
                         memmove(zero, zero + strlen("&max-size=0"), strlen(zero + strlen("&max-size=0")) + 1);
                 out = errp = uri;
+                if (bc_label_true(&c, BC_LABEL_STDIN)) {
+                        if (!(detached_in = make_detached_stdin(s, ns, id, err))) {
+                                berth_mounts_free(mounts, n_mounts);
+                                meta_container_done(&c);
+                                return -1;
+                        }
+                        in = detached_in;
+                }
         }
         rt_create_opts o = {
                 .ns = ns,

@@ -1,6 +1,9 @@
 /* Logs (server streaming from the log files: tail, since/until, follow until the container stops) and Attach (the
  * output from now on as RunEvents, then the exit code). Both read the files with the log reader, so they work the
- * same for logger-written and berthd-written logs, while the container runs and after it exited. */
+ * same for logger-written and berthd-written logs, while the container runs and after it exited. An attach to a
+ * container run detached with stdin (-d -i) also writes the client's input into the container's stdin FIFO and
+ * resizes its terminal; the end of the client's input does not end the container's stdin (docker's attach to a
+ * container without StdinOnce). */
 #include <string.h>
 
 #include "basic/fileio.h"
@@ -23,6 +26,7 @@ typedef struct follower {
         int32_t exit_code;
         int64_t exited_at;
         int64_t since, until;
+        bc_io *stdin_io; /* attach to a detached container with stdin */
 } follower;
 
 static void follower_free(follower *f) {
@@ -30,6 +34,7 @@ static void follower_free(follower *f) {
                 bc_waiter_remove(f->s, f->waiter);
         ev_source_free(f->src);
         log_reader_free(f->reader);
+        bc_io_free(f->stdin_io);
         if (f->call) {
                 grpc_call_set_state(f->call, NULL);
                 grpc_call_set_on_writable(f->call, 0, NULL);
@@ -163,6 +168,15 @@ static void start_follower(bc_service *s, grpc_call *call, const char *ns, const
         f->until = until;
         f->exit_code = (int32_t) bc_label_int(&c, BC_LABEL_EXIT_CODE);
         f->exited_at = bc_label_int(&c, BC_LABEL_FINISHED);
+        if (attach && bc_label_true(&c, BC_LABEL_STDIN)) {
+                _cleanup_free_ char *in = bc_detached_stdin_path(s, ns, id);
+                berr *ie = NULL;
+                if (bc_io_open_stdin(s->ctx->loop, in, &f->stdin_io, &ie) < 0) {
+                        /* e.g. a runtime whose shim takes no stdin for a logger (containerd's): output only */
+                        log_debug("attach %s: no stdin: %s", id, ie->msg);
+                        berr_free(ie);
+                }
+        }
         meta_container_done(&c);
         grpc_call_set_state(call, f);
         _cleanup_free_ char *dir = log_dir_path(s->ctx->root, ns, id);
@@ -210,14 +224,28 @@ void bc_logs_cancel(grpc_call *call, void *userdata) {
                 follower_free(f);
 }
 
+/* Input on an attach: stdin bytes and terminal sizes (close_stdin is ignored, see the top). */
+static void attach_input(follower *f, const Berth__V1__ProcessInput *in) {
+        if (!in)
+                return;
+        if (in->data.len > 0 && (!f->stdin_io || bc_io_write_stdin(f->stdin_io, in->data.data, in->data.len) < 0))
+                log_debug("attach %s: stdin dropped (%zu bytes)", f->id, in->data.len);
+        rt_task *t = in->width > 0 && in->height > 0 ? runtime_task_get(f->s->ctx->runtime, f->ns, f->id) : NULL;
+        if (t)
+                bc_task_resize_pty(t, f->id, NULL, in->width, in->height);
+}
+
 void bc_attach_message(grpc_call *call, const uint8_t *msg, size_t len, void *userdata) {
         bc_service *s = userdata;
-        if (grpc_call_get_state(call))
-                return; /* input: containers run by the logger have no stdin to write to */
         _cleanup_pb_ Berth__V1__AttachRequest *req = service_decode(call, &berth__v1__attach_request__descriptor,
                                                                     msg, len);
         if (!req)
                 return;
+        follower *f = grpc_call_get_state(call);
+        if (f) {
+                attach_input(f, req->input);
+                return;
+        }
         const char *ns = bc_namespace(call);
         if (!ns)
                 return;

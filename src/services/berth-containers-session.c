@@ -54,23 +54,26 @@ static void on_resized(rt_task *t, const berr *e, const uint8_t *payload, size_t
                 log_debug("resize of %s: %s", rt_task_id(t), e->msg);
 }
 
+void bc_task_resize_pty(rt_task *t, const char *id, const char *exec_id, uint32_t width, uint32_t height) {
+        Containerd__Task__V2__ResizePtyRequest req = CONTAINERD__TASK__V2__RESIZE_PTY_REQUEST__INIT;
+        req.id = (char *) id;
+        req.exec_id = (char *) (exec_id ? exec_id : "");
+        req.width = width;
+        req.height = height;
+        berr *e = NULL;
+        if (rt_task_call(t, "ResizePty", &req.base, 0, on_resized, NULL, &e) < 0) {
+                log_debug("resize of %s: %s", id, e->msg);
+                berr_free(e);
+        }
+}
+
 void bc_session_input(bc_session *se, const Berth__V1__ProcessInput *in) {
         if (!in)
                 return;
         if (in->data.len > 0 && se->io && bc_io_write_stdin(se->io, in->data.data, in->data.len) < 0)
                 log_debug("stdin of %s dropped (%zu bytes)", se->id, in->data.len);
-        if (in->width > 0 && in->height > 0 && se->task) {
-                Containerd__Task__V2__ResizePtyRequest req = CONTAINERD__TASK__V2__RESIZE_PTY_REQUEST__INIT;
-                req.id = se->id;
-                req.exec_id = se->exec_id ? se->exec_id : (char *) "";
-                req.width = in->width;
-                req.height = in->height;
-                berr *e = NULL;
-                if (rt_task_call(se->task, "ResizePty", &req.base, 0, on_resized, NULL, &e) < 0) {
-                        log_debug("resize of %s: %s", se->id, e->msg);
-                        berr_free(e);
-                }
-        }
+        if (in->width > 0 && in->height > 0 && se->task)
+                bc_task_resize_pty(se->task, se->id, se->exec_id, in->width, in->height);
         if (in->close_stdin)
                 bc_session_close_stdin(se);
 }

@@ -128,8 +128,13 @@ void bc_io_close_stdin(bc_io *io);
 /* cb runs (from the loop) once stdout and stderr reached EOF; at once (from the loop) if they already did. */
 void bc_io_on_drained(bc_io *io, void (*cb)(void *userdata), void *userdata);
 bool bc_io_is_drained(const bc_io *io);
-/* Closes everything and removes the FIFOs. Accepts NULL. */
+/* Closes everything and removes the FIFOs (not the one of bc_io_open_stdin). Accepts NULL. */
 bc_io *bc_io_free(bc_io *io);
+/* For one attach: writes into the stdin FIFO of a detached container (run -d -i), which belongs to the container.
+ * Fails (ENXIO) when no shim reads it. */
+int bc_io_open_stdin(ev_loop *loop, const char *path, bc_io **ret, berr **err);
+/* Where a detached container run with stdin has its stdin FIFO: in its FIFO dir (bc_fifo_dir). */
+char *bc_detached_stdin_path(bc_service *s, const char *ns, const char *id);
 
 /* ---- berth-containers-session.c: an attached process streaming to a call (Run, Exec) ---- */
 
@@ -150,6 +155,8 @@ bc_session *bc_session_new(bc_service *s, grpc_call *call, const char *ns, const
 void bc_session_free(bc_session *se);
 /* Client input (stdin bytes, close, resize). */
 void bc_session_input(bc_session *se, const Berth__V1__ProcessInput *in);
+/* ResizePty of a task's process (exec_id NULL: init); failures are only logged. */
+void bc_task_resize_pty(rt_task *t, const char *id, const char *exec_id, uint32_t width, uint32_t height);
 void bc_session_close_stdin(bc_session *se);
 /* The client went away: output keeps draining (into the log), nothing is sent any more. */
 void bc_session_detach_call(bc_session *se);

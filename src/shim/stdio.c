@@ -233,7 +233,9 @@ static int start_logger(shim_stdio *io, const stdio_config *cfg, const char *res
         return 0;
 }
 
-/* binary://: the logger reads the child's stdout/stderr pipes itself. Like containerd, no stdin. */
+/* binary://: the logger reads the child's stdout/stderr pipes itself. containerd's shim gives such a process no
+ * stdin; ours takes a stdin FIFO too (berth's `run -d -i`: stdin stays open for later attaches), held open by our
+ * own writer as in the other modes, so the process sees EOF only on CloseIO. */
 static int setup_binary_mode(shim_stdio *io, const stdio_config *cfg, const char *rest, berr **err) {
         int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
         if (make_pipe(out, err) < 0)
@@ -246,8 +248,8 @@ static int setup_binary_mode(shim_stdio *io, const stdio_config *cfg, const char
         io->child_fd[2] = errp[1];
         if (start_logger(io, cfg, rest, out[0], errp[0], err) < 0)
                 return -1;
-        if (cfg->stdin_path && cfg->stdin_path[0])
-                log_debug("stdio: binary:// logging has no stdin, ignoring %s", cfg->stdin_path);
+        if (setup_stdin_pipe(io, strip_fifo_scheme(cfg->stdin_path), err) < 0)
+                return -1;
         if (chown_child_end(io, out[1], err) < 0 || chown_child_end(io, errp[1], err) < 0)
                 return -1;
         return 0;

@@ -200,6 +200,65 @@ assert o["Image"] == "berth/busybox", o'
         berth rm att
 }
 
+@test "run -d -i keeps stdin open for attach; -dit: attach on a pty, ctrl-p ctrl-q detaches; --no-stdin" {
+        # docker's -d -i: stdin stays open (cat does not see EOF) until an attach writes to it
+        berth run -d -i --name din $IMG cat
+        sleep 0.5
+        [[ "$(status_of din)" == "Up "* ]]
+        out=$BERTHD_TEST_DIR/attach-in.out in=$BERTHD_TEST_DIR/attach-in.fifo
+        # The attach's stdin: a FIFO this shell holds open (no writer process to clean up), so it does not end.
+        mkfifo "$in"
+        exec 7<>"$in"
+        timeout -s KILL 30 "$BERTH" attach din <"$in" >"$out" 2>&1 &
+        apid=$!
+        printf 'one\ntwo\n' >&7
+        for i in $(seq 1 100); do
+                grep -qx two "$out" && break
+                sleep 0.05
+        done
+        [ "$(cat "$out")" = "$(printf 'one\ntwo')" ] || { cat "$out" >&3; false; }
+        # a second attach whose input ends: the container's stdin stays open
+        printf 'three\n' | timeout -s KILL 30 "$BERTH" attach din >/dev/null 2>&1 &
+        apid2=$!
+        for i in $(seq 1 100); do
+                grep -qx three "$out" && break
+                sleep 0.05
+        done
+        grep -qx three "$out"
+        [[ "$(status_of din)" == "Up "* ]]
+        # --no-stdin: output only (the input goes nowhere)
+        printf 'four\n' | timeout -s KILL 30 "$BERTH" attach --no-stdin din >/dev/null 2>&1 &
+        apid3=$!
+        sleep 0.5
+        ! grep -qx four "$out"
+        berth kill din
+        st=0
+        wait "$apid" || st=$?
+        [ "$st" -eq 137 ]
+        wait "$apid2" || true
+        wait "$apid3" || true
+        exec 7>&-
+        rm -f "$in"
+        [ "$(berth logs din)" = "$(printf 'one\ntwo\nthree')" ]
+        berth rm din
+
+        # -dit: a shell on a pty, reached by attach; ctrl-p ctrl-q leaves it running (exit 1, as docker)
+        berth run -dit --name tin $IMG sh
+        wait_status tin 'Up *'
+        run python3 "$PTY_RUN" --timeout 20 --send 'echo $((6*7))-mark' --expect 42-mark --keys '^P^Q' \
+                --expect 'read escape sequence' -- "$BERTH" attach tin
+        [ "$status" -eq 1 ]
+        [[ "$(status_of tin)" == "Up "* ]]
+        # attached again, the shell's exit ends the attach with its code
+        run python3 "$PTY_RUN" --timeout 20 --send 'exit 5' -- "$BERTH" attach tin
+        [ "$status" -eq 5 ]
+        # a terminal's stdin must be a terminal (docker's rule)
+        run bash -c "echo x | '$BERTH' attach tin"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"not a TTY"* ]] || [[ "$output" == *"not running"* ]]
+        berth rm -f tin
+}
+
 @test "inspect: State fields, docker's shape; -f templates" {
         run berth inspect web
         [ "$status" -eq 0 ]

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Runs a command on a fresh pseudo-terminal and drives it like a person at a keyboard.
 
-    pty-run.py [--timeout S] [--expect TEXT] [--send LINE]... -- COMMAND ARGS...
+    pty-run.py [--timeout S] [--expect TEXT] [--send LINE] [--keys KEYS]... -- COMMAND ARGS...
 
 Each --expect waits (up to the timeout) until TEXT has appeared in the output since the previous
-expectation; each --send types LINE plus a newline. Steps run in the order given. At the end it
+expectation; each --send types LINE plus a newline; --keys types KEYS as they are, with ^X for a control
+key (--keys '^P^Q'). Steps run in the order given. At the end it
 waits for the command to exit, prints everything the terminal showed on stdout, and exits with the
 command's exit status (124 on timeout, with what was seen so far).
 """
@@ -27,6 +28,8 @@ def main(argv):
             steps.append(("expect", argv[i + 1]))
         elif opt == "--send":
             steps.append(("send", argv[i + 1]))
+        elif opt == "--keys":
+            steps.append(("keys", argv[i + 1]))
         else:
             sys.exit(f"pty-run: unknown option {opt}")
         i += 2
@@ -67,6 +70,17 @@ def main(argv):
     for kind, text in steps:
         if kind == "send":
             os.write(fd, text.encode() + b"\r")
+            continue
+        if kind == "keys":
+            keys, j = bytearray(), 0
+            while j < len(text):
+                if text[j] == "^" and j + 1 < len(text):
+                    keys.append(ord(text[j + 1].upper()) & 0x1F)
+                    j += 2
+                else:
+                    keys.extend(text[j].encode())
+                    j += 1
+            os.write(fd, bytes(keys))
             continue
         want = text.encode()
         while seen.find(want, mark) < 0:

@@ -531,6 +531,42 @@ TEST_NO_FD_LEAK(binary_logger) {
         cleanup_leftovers();
 }
 
+/* binary:// with a stdin FIFO (berth's `run -d -i`): what a client writes reaches the process, a client that comes
+ * and goes is no EOF (the shim holds a writer), and only CloseIO ends its stdin. */
+TEST(binary_logger_with_stdin) {
+        begin();
+        _cleanup_free_ char *script = write_script("cat-logger.sh", "#!/bin/sh\nexec 5>&-\n/bin/cat <&3 > \"$2\"\n");
+        _cleanup_free_ char *in = make_fifo("in"), *out = tpath("stdin-out.log");
+        _cleanup_free_ char *uri = xasprintf("binary://%s?out=%s", script, out);
+        _cleanup_loop_ ev_loop *loop = NULL;
+        ASSERT_OK(ev_loop_new(&loop));
+        _cleanup_stdio_ shim_stdio *io = NULL;
+        berr *e = NULL;
+        stdio_config cfg = { .stdin_path = in, .stdout_path = uri, .stderr_path = uri };
+        ASSERT_OK(stdio_new(loop, &cfg, &io, &e));
+        ASSERT_TRUE(stdio_child_fd(io, 0) >= 0);
+        ASSERT_OK(stdio_wait_ready(io, &e));
+        track(stdio_logger_pid(io->logger));
+        pid_t pid = fork_process(io, child_read_stdin_then_say, NULL, -1);
+        ASSERT_OK(stdio_after_start(io, &e));
+        /* a client writes three bytes and goes away */
+        int w = open(in, O_WRONLY | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        write_all(w, "abc", 3);
+        close(w);
+        ASSERT_EQ(wait_child_looping(loop, pid, 300), -1); /* no EOF from that */
+        ASSERT_OK(stdio_close_stdin(io));
+        int status = wait_child_looping(loop, pid, 5000);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        stdio_process_exited(io);
+        run_until_no_loggers(loop, 5000);
+        ASSERT_EQ(stdio_loggers_pending(), 0);
+        untrack(stdio_logger_pid(io->logger));
+        _cleanup_free_ char *content = read_file(out, NULL);
+        ASSERT_STREQ(content, "eof after 3\n");
+        cleanup_leftovers();
+}
+
 /* A logger that ignores EOF is stopped in the background after stdio_free: grace period, then SIGTERM. */
 TEST(binary_logger_terminated_after_free) {
         begin();
