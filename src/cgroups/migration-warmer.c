@@ -1,7 +1,7 @@
 /* The migration warmer (see migration-warmer.h for why). One thread, asleep on a condition variable while no
  * hold is taken; while holds are taken it writes this process's pid into its own cgroup.procs every
- * WARM_INTERVAL_MS. The cgroup is looked up again at the start of every burst, so a process that someone has
- * moved in between is "moved" into the cgroup it is in now, not back into the old one. */
+ * WARM_INTERVAL_MS. A process that someone has moved meanwhile is "moved" into the cgroup it is in now, not back
+ * into the old one (see burst). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -72,9 +72,24 @@ static int open_own_procs(void) {
 
 static struct timespec deadline_in_ms(long ms);
 
-/* One burst: migrations every WARM_INTERVAL_MS while wanted. Called and returns with the lock held. */
+/* /proc/self/cgroup as it is now (a prefix of it, if huge: enough to notice a move). */
+static void own_cgroup_text(char *buf, size_t size) {
+        buf[0] = '\0';
+        int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        ssize_t n = read(fd, buf, size - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        close(fd);
+}
+
+/* One burst: migrations every WARM_INTERVAL_MS while wanted. Called and returns with the lock held. Before each
+ * migration the process's cgroups are read again (a few µs): if someone moved the process meanwhile, the file of
+ * its new cgroup is opened, so a move is never undone. */
 static void burst(cgroup_warmer *w) {
+        char opened_for[4096], now[4096];
         pthread_mutex_unlock(&w->lock);
+        own_cgroup_text(opened_for, sizeof opened_for);
         int fd = open_own_procs();
         char pid[16];
         int n = snprintf(pid, sizeof pid, "%d", (int) getpid());
@@ -85,7 +100,13 @@ static void burst(cgroup_warmer *w) {
         }
         while (wanted(w)) {
                 pthread_mutex_unlock(&w->lock);
-                bool ok = write(fd, pid, (size_t) n) == n;
+                own_cgroup_text(now, sizeof now);
+                if (strcmp(now, opened_for) != 0) {
+                        close(fd);
+                        memcpy(opened_for, now, sizeof now);
+                        fd = open_own_procs();
+                }
+                bool ok = fd >= 0 && write(fd, pid, (size_t) n) == n;
                 int saved = errno;
                 pthread_mutex_lock(&w->lock);
                 if (!ok) {
@@ -98,7 +119,8 @@ static void burst(cgroup_warmer *w) {
                 while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
                         ;
         }
-        close(fd);
+        if (fd >= 0)
+                close(fd);
 }
 
 static struct timespec deadline_in_ms(long ms) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,6 +118,63 @@ TEST(held_it_migrates_into_the_same_cgroup_and_stops_when_released) {
         /* freed while held: the thread stops and is joined */
         cgroup_warmer_free(w);
         ASSERT_EQ(thread_count(), threads);
+}
+
+/* The cgroup the warmer writes into (the same choice as migration-warmer.c) and a child of it made by a test. */
+static char *warm_dir, *moved_dir;
+
+static void move_back(void) {
+        if (!moved_dir)
+                return;
+        _cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", warm_dir);
+        _cleanup_free_ char *pid = xasprintf("%d", (int) getpid());
+        int fd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                (void) !write(fd, pid, strlen(pid));
+                close(fd);
+        }
+        (void) rmdir(moved_dir);
+        free(moved_dir);
+        moved_dir = NULL;
+}
+
+/* Someone moves the process during a burst: the warmer follows it into its new cgroup instead of moving it back. */
+TEST(a_process_moved_during_a_burst_stays_where_it_was_moved) {
+        if (!can_migrate())
+                TAP_SKIP("own cgroup.procs not writable");
+        cg_paths *p = NULL;
+        ASSERT_OK(cg_paths_for_pid(getpid(), &p, NULL));
+        warm_dir = xstrdup(p->unified ? p->unified : p->v1[0].path);
+        cg_paths_free(p);
+        moved_dir = xasprintf("%s/berth-test-warmer-%d", warm_dir, (int) getpid());
+        if (mkdir(moved_dir, 0755) < 0) {
+                free(moved_dir);
+                moved_dir = NULL;
+                TAP_SKIP("cannot make a child cgroup");
+        }
+        atexit(move_back);
+        _cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", moved_dir);
+        _cleanup_free_ char *pid = xasprintf("%d", (int) getpid());
+        cgroup_warmer *w = cgroup_warmer_new();
+        cgroup_warmer_hold(w);
+        double t0 = now_ms();
+        while (cgroup_warmer_migrations(w) < 2 && now_ms() - t0 < 5000)
+                sleep_ms(1);
+        int fd = open(procs, O_WRONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, pid, strlen(pid)), (ssize_t) strlen(pid));
+        close(fd);
+        unsigned long a = cgroup_warmer_migrations(w);
+        t0 = now_ms();
+        while (cgroup_warmer_migrations(w) < a + 5 && now_ms() - t0 < 5000)
+                sleep_ms(1);
+        ASSERT_TRUE(cgroup_warmer_migrations(w) >= a + 5);
+        _cleanup_free_ char *now = own_cgroups();
+        _cleanup_free_ char *leaf = xasprintf("/berth-test-warmer-%d\n", (int) getpid());
+        ASSERT_NOT_NULL(strstr(now, leaf));
+        cgroup_warmer_release(w);
+        cgroup_warmer_free(w);
+        move_back();
 }
 
 /* The point of it: a migration right after a quiet spell waits a grace period unless the warmer runs. Timing
