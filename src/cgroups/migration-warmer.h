@@ -11,8 +11,8 @@
  * host-wide setting that is not a container runtime's to change.)
  *
  * Where the process's cgroup cannot be written (no cgroups, no permission), the warmer turns itself off;
- * starts are then as fast as they would be without it. Holds are cheap: the thread only starts on the first
- * one. */
+ * starts are then as fast as they would be without it. Holds are cheap: the thread starts with the first one and
+ * exits 300 ms after the last release, so an idle process has no extra thread. */
 #pragma once
 
 typedef struct cgroup_warmer cgroup_warmer;
