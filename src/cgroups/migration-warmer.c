@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/event.h"
 #include "basic/log.h"
 #include "basic/macro.h"
 #include "cgroups/cgroup.h"
@@ -37,15 +38,9 @@ struct cgroup_warmer {
         unsigned long migrations;
 };
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 static bool wanted(const cgroup_warmer *w) {
         return !w->stop && !w->disabled && w->holds > 0 &&
-               mono_usec() - w->last_hold_usec < (uint64_t) CGROUP_WARMER_MAX_HOLD_MS * 1000u;
+               now_monotonic_usec() - w->last_hold_usec < (uint64_t) CGROUP_WARMER_MAX_HOLD_MS * 1000u;
 }
 
 /* The cgroup.procs of this process's own cgroup: the cgroup2 one where there is a cgroup2 tree, else the
@@ -185,7 +180,7 @@ void cgroup_warmer_hold(cgroup_warmer *w) {
         pthread_mutex_lock(&w->lock);
         if (!w->disabled) {
                 w->holds++;
-                w->last_hold_usec = mono_usec();
+                w->last_hold_usec = now_monotonic_usec();
                 if (!w->running) {
                         /* Holds come from one thread (the event loop), so nothing changes while unlocked here;
                          * a thread that is not running has returned or is about to. */
@@ -229,9 +224,9 @@ unsigned long cgroup_warmer_migrations(cgroup_warmer *w) {
         return n;
 }
 
-int cgroup_warmer_disabled(cgroup_warmer *w) {
+bool cgroup_warmer_disabled(cgroup_warmer *w) {
         pthread_mutex_lock(&w->lock);
-        int d = w->disabled;
+        bool d = w->disabled;
         pthread_mutex_unlock(&w->lock);
         return d;
 }

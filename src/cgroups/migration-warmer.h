@@ -15,6 +15,8 @@
  * exits 300 ms after the last release, so an idle process has no extra thread. */
 #pragma once
 
+#include <stdbool.h>
+
 typedef struct cgroup_warmer cgroup_warmer;
 
 cgroup_warmer *cgroup_warmer_new(void);
@@ -29,4 +31,4 @@ void cgroup_warmer_release(cgroup_warmer *w);
 
 /* For tests: migrations done so far, and whether the warmer has turned itself off. */
 unsigned long cgroup_warmer_migrations(cgroup_warmer *w);
-int cgroup_warmer_disabled(cgroup_warmer *w);
+bool cgroup_warmer_disabled(cgroup_warmer *w);

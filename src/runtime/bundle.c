@@ -17,9 +17,13 @@ char *bundle_path(const runtime *rt, const char *ns, const char *id) {
 int bundle_create(const char *bundle, const uint8_t *spec, size_t spec_len, berr **err) {
         _cleanup_free_ char *parent = xstrdup(bundle);
         *strrchr(parent, '/') = '\0';
-        if (mkdir_p(parent, 0711, err) < 0)
-                return -1;
-        dir_mark_topdir(parent); /* each bundle in a block group of its own (basic/topdir.h) */
+        /* Made (and marked: each bundle in a block group of its own, basic/topdir.h) with the namespace's first
+         * bundle; later starts only look. */
+        if (access(parent, F_OK) != 0) {
+                if (mkdir_p(parent, 0711, err) < 0)
+                        return -1;
+                dir_mark_topdir(parent);
+        }
         if (mkdir(bundle, 0700) < 0)
                 return berr_errno(err, errno, "create bundle %s", bundle);
         _cleanup_free_ char *config = xasprintf("%s/config.json", bundle);

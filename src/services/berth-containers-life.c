@@ -68,7 +68,8 @@ char *bc_fifo_dir(bc_service *s, const char *ns, const char *id) {
 }
 
 char *bc_detached_stdin_path(bc_service *s, const char *ns, const char *id) {
-        return xasprintf("%s/fifo/%s/%s/detached-stdin", s->ctx->state, ns, id);
+        _cleanup_free_ char *dir = bc_fifo_dir(s, ns, id);
+        return xasprintf("%s/detached-stdin", dir);
 }
 
 /* run -d -i: the FIFO our shim reads the container's stdin from, open for as long as the task runs (the shim holds a

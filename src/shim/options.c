@@ -86,9 +86,8 @@ int shim_options_resolve_runtime(const shim_options *o, const char *ns, const ch
         log_info("using OCI runtime %s (%s), root %s", ret->binary, reason, ret->root);
         /* Made here (as the runtime would, 0700) to mark it: each container's state directory then lands in a
          * block group of its own (basic/topdir.h). */
-        if (access(ret->root, F_OK) != 0)
-                (void) mkdir_p(ret->root, 0700, NULL);
-        dir_mark_topdir(ret->root);
+        if (access(ret->root, F_OK) != 0 && mkdir_p(ret->root, 0700, NULL) == 0)
+                dir_mark_topdir(ret->root);
         (void) err;
         return 0;
 }

@@ -1,6 +1,5 @@
 /* The content store on a real temp directory: commit and verification, resume (also after SIGKILL), locking,
  * abort, delete, walk. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,6 +8,7 @@
 #include "basic/fileio.h"
 #include "content/content.h"
 #include "tap.h"
+#include "test-dir.h"
 
 static char *new_store_dir(void) {
         char tmpl[] = "/tmp/berth-test-content.XXXXXX";
@@ -26,18 +26,6 @@ static void remove_store(content_store *s, char *dir) {
                 berr_free(e);
         free(parent);
         free(dir);
-}
-
-static size_t count_entries(const char *path) {
-        DIR *d = opendir(path);
-        size_t n = 0;
-        struct dirent *de;
-        while (d && (de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        if (d)
-                closedir(d);
-        return n;
 }
 
 static int count_blob(const content_info *info, void *userdata, berr **err) {
@@ -119,7 +107,7 @@ TEST(write_commit_read) {
         ASSERT_OK(stat(path, &sb));
         ASSERT_EQ(sb.st_mode & 0222, 0); /* read-only */
         _cleanup_free_ char *ingest = xasprintf("%s/ingest", dir);
-        ASSERT_EQ(count_entries(ingest), 0);
+        ASSERT_EQ(test_count_entries(ingest), 0);
         ASSERT_EQ(content_status_get(s, "ref-1", &st, &e), -1);
         ASSERT_EQ(e->code, BERR_NOT_FOUND);
 
@@ -142,7 +130,7 @@ TEST(write_commit_read) {
         ASSERT_EQ(e->code, BERR_ALREADY_EXISTS);
         ASSERT_TRUE(strstr(e->msg, "already exists") != NULL);
         content_writer_close(w);
-        ASSERT_EQ(count_entries(ingest), 0);
+        ASSERT_EQ(test_count_entries(ingest), 0);
         berr_free(e);
         remove_store(s, dir);
 }
@@ -168,7 +156,7 @@ TEST(wrong_digest_or_size_rejected) {
         ASSERT_OK(content_walk(s, count_blob, &n, &e));
         ASSERT_EQ(n, 0);
         _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", dir);
-        ASSERT_EQ(count_entries(blobs), 0);
+        ASSERT_EQ(test_count_entries(blobs), 0);
 
         ASSERT_OK(content_writer_open(s, "bad", 0, NULL, &w, &e));
         ASSERT_EQ(content_writer_offset(w), 7); /* the failed commit left the ingest */
@@ -181,7 +169,7 @@ TEST(wrong_digest_or_size_rejected) {
         ASSERT_EQ(content_writer_commit(w, 7, "md5:0123", NULL, &e), -1);
         ASSERT_EQ(e->code, BERR_INVALID_ARGUMENT);
         content_writer_close(w);
-        ASSERT_EQ(count_entries(blobs), 0);
+        ASSERT_EQ(test_count_entries(blobs), 0);
         berr_free(e);
         remove_store(s, dir);
 }
@@ -356,7 +344,7 @@ TEST(abort_ingest) {
         ASSERT_EQ(content_writer_commit(w, 3, NULL, NULL, &e), -1);
         content_writer_close(w);
         _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", dir);
-        ASSERT_EQ(count_entries(blobs), 0);
+        ASSERT_EQ(test_count_entries(blobs), 0);
         berr_free(e);
         remove_store(s, dir);
 }

@@ -1,7 +1,6 @@
 /* cgroups/migration-warmer: while held it keeps migrating this process into the cgroup it is already in (so
  * nothing about the process changes), it stops when released, its thread goes away when idle, and it makes
  * the first migration after a quiet spell cheap (the reason it exists; reported, never asserted on timing). */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "cgroups/cgroup.h"
 #include "cgroups/migration-warmer.h"
 #include "tap.h"
+#include "test-dir.h"
 
 static void sleep_ms(long ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
@@ -28,15 +28,7 @@ static double now_ms(void) {
 }
 
 static int thread_count(void) {
-        DIR *d = opendir("/proc/self/task");
-        int n = 0;
-        struct dirent *de;
-        while (d && (de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        if (d)
-                closedir(d);
-        return n;
+        return (int) test_count_entries("/proc/self/task");
 }
 
 static char *own_cgroups(void) {

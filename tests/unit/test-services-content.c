@@ -1,6 +1,5 @@
 /* The content, leases and images services and the garbage collector through real gRPC: a forked child serves
  * them (metadata, content store, GC) on a temp dir, this process is the client and inspects the store's files. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -18,6 +17,7 @@
 #include "services/gc.h"
 #include "services/services.h"
 #include "tap.h"
+#include "test-dir.h"
 
 #define TIMEOUT (10ULL * 1000000)
 #define CONTENT "/containerd.services.content.v1.Content/"
@@ -289,15 +289,7 @@ static bool blob_on_disk(const server *s, const char *digest) {
 
 static size_t ingests_on_disk(const server *s) {
         _cleanup_free_ char *p = xasprintf("%s/content/ingest", s->dir);
-        DIR *d = opendir(p);
-        size_t n = 0;
-        if (!d)
-                return 0;
-        for (struct dirent *de; (de = readdir(d));)
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n;
+        return test_count_entries(p);
 }
 
 static void create_lease(grpc_client *c, const char *id) {
